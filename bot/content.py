@@ -1,0 +1,115 @@
+"""The course content model: immutable values loaded from course files.
+
+Lessons are keyed by a stable slug, never by position, so editing a course never moves a learner.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+
+class MediaKind(StrEnum):
+    IMAGE = "image"
+    AUDIO = "audio"
+    VOICE = "voice"
+    VIDEO = "video"
+    DOCUMENT = "document"
+
+
+class Unlock(StrEnum):
+    """When the next lesson may be released after this one."""
+
+    ON_SCHEDULE = "on_schedule"
+    AFTER_DONE = "after_done"
+    AFTER_QUIZ = "after_quiz"
+
+
+@dataclass(frozen=True)
+class Media:
+    kind: MediaKind
+    path: Path
+    """Absolute path of the file inside the course's folder."""
+    caption: str = ""
+    size_bytes: int = 0
+    sha256: str = ""
+    """Content hash: the key under which a platform's file id is remembered after the first upload."""
+
+
+@dataclass(frozen=True)
+class Quiz:
+    question: str
+    options: tuple[str, ...]
+    correct_index: int
+    explanation: str = ""
+
+
+@dataclass(frozen=True)
+class DripRules:
+    min_days_after_previous: int = 0
+    not_before: dt.date | None = None
+    unlock: Unlock = Unlock.ON_SCHEDULE
+    """This lesson is released only once the previous one is marked done (or its quiz answered)."""
+
+
+@dataclass(frozen=True)
+class Lesson:
+    slug: str
+    number: int
+    """1-based position in the course's order, for display only."""
+    title: str
+    body_markdown: str
+    media: tuple[Media, ...] = ()
+    quiz: Quiz | None = None
+    drip: DripRules = field(default_factory=DripRules)
+    discussion_prompt: str = ""
+    source_path: Path | None = None
+
+
+@dataclass(frozen=True)
+class DiscussionChannels:
+    telegram_chat_id: str | None = None
+    discord_channel_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Course:
+    slug: str
+    title: str
+    description: str
+    language: str
+    default_cadence: str
+    default_time: str
+    """Local wall time "HH:MM" offered to new learners."""
+    lessons: tuple[Lesson, ...]
+    first_lesson_immediately: bool = True
+    """Lesson 1 is released right after enrolment; otherwise at the first slot."""
+    discussion: DiscussionChannels = field(default_factory=DiscussionChannels)
+    instructors: tuple[str, ...] = ()
+    root: Path | None = None
+
+    def lesson(self, slug: str) -> Lesson | None:
+        for lesson in self.lessons:
+            if lesson.slug == slug:
+                return lesson
+        return None
+
+    def lesson_after(self, slug: str | None) -> Lesson | None:
+        """The lesson that follows `slug` in the course order; the first lesson when `slug` is None.
+
+        A slug that is no longer in the course (removed by a reload) yields None.
+        """
+        if slug is None:
+            return self.lessons[0] if self.lessons else None
+        for index, lesson in enumerate(self.lessons):
+            if lesson.slug == slug:
+                return self.lessons[index + 1] if index + 1 < len(self.lessons) else None
+        return None
+
+    def index_of(self, slug: str) -> int | None:
+        for index, lesson in enumerate(self.lessons):
+            if lesson.slug == slug:
+                return index
+        return None
