@@ -269,6 +269,14 @@ class DiscussionThread(SQLModel, table=True):
     created_at: dt.datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
 
 
+class SenderWorker(SQLModel, table=True):
+    """A live `dripcourse run` process; workers split the platforms' send budgets among the live ones."""
+
+    id: str = Field(primary_key=True, max_length=96)
+    started_at: dt.datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
+    last_seen_at: dt.datetime = Field(default_factory=utc_now, sa_type=UTCDateTime, index=True)
+
+
 class AdminAction(SQLModel, table=True):
     """The audit trail: every admin operation attempted, allowed or refused."""
 

@@ -73,7 +73,9 @@ class MediaPart:
     path: Path
     caption: str = ""
     file_key: str = ""
-    """Content hash; the adapter's upload cache maps it to a platform file id."""
+    """Content hash: the key under which the platform's file id is remembered after the first upload."""
+    file_id: str = ""
+    """The platform's id of an earlier upload of this file; when set, the adapter sends it, not the file."""
     buttons: tuple[Button | LinkButton, ...] = ()
 
 

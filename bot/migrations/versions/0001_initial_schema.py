@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 12:32:38.948256
+Create Date: 2026-11-23 12:36:29.625307
 """
 from collections.abc import Sequence
 
@@ -85,6 +85,15 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('platform', 'file_key', name='uq_media_upload_platform_key')
     )
+    op.create_table('senderworker',
+    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=96), nullable=False),
+    sa.Column('started_at', bot.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_seen_at', bot.models.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('senderworker', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_senderworker_last_seen_at'), ['last_seen_at'], unique=False)
+
     op.create_table('broadcast',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('course_slug', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -222,6 +231,10 @@ def downgrade() -> None:
 
     op.drop_table('enrollment')
     op.drop_table('broadcast')
+    with op.batch_alter_table('senderworker', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_senderworker_last_seen_at'))
+
+    op.drop_table('senderworker')
     op.drop_table('mediaupload')
     op.drop_table('learner')
     op.drop_table('discussionthread')

@@ -1,0 +1,118 @@
+"""Test doubles: a chat adapter that records and can fail, and a clock moved by assignment."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from dataclasses import dataclass, field
+
+from bot.ports import (
+    Capabilities,
+    InboundEvent,
+    InboundHandler,
+    Markup,
+    MediaPart,
+    OutboundPart,
+    PermanentError,
+    PlatformError,
+    QuizPart,
+    Reply,
+    SentMessage,
+    Sender,
+)
+
+FAKE_CAPABILITIES = Capabilities(
+    platform="fake",
+    max_text_length=4096,
+    max_caption_length=1024,
+    markup=Markup.PLAIN,
+    native_quiz=True,
+    threads=False,
+    max_upload_bytes=50_000_000,
+    max_photo_bytes=10_000_000,
+    max_button_data=64,
+)
+
+
+class FakeClock:
+    """`clock.at = moment` moves time; `now()` answers it. Always aware UTC."""
+
+    def __init__(self, at: dt.datetime) -> None:
+        self.at = at
+
+    def now(self) -> dt.datetime:
+        assert self.at.tzinfo is not None, "FakeClock holds aware datetimes only"
+        return self.at.astimezone(dt.UTC)
+
+
+@dataclass
+class SentRecord:
+    chat_id: str
+    part: OutboundPart
+    idempotency_key: str
+    at: dt.datetime | None
+    message_ids: tuple[str, ...]
+
+
+@dataclass
+class PlannedFailure:
+    error: PlatformError
+    chat_id: str | None
+    remaining: int
+
+
+@dataclass
+class FakeChat:
+    """A `ChatAdapter` that records every part it is asked to send and fails on request."""
+
+    capabilities: Capabilities = FAKE_CAPABILITIES
+    clock: FakeClock | None = None
+    sent: list[SentRecord] = field(default_factory=list)
+    replies: list[tuple[Sender, Reply]] = field(default_factory=list)
+    attempts: int = 0
+    blocked_chats: set[str] = field(default_factory=set)
+    _failures: list[PlannedFailure] = field(default_factory=list)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _on_event: InboundHandler | None = None
+
+    # --- ChatAdapter -------------------------------------------------------------------------------
+    async def start(self, on_event: InboundHandler) -> None:
+        self._on_event = on_event
+
+    async def stop(self) -> None:
+        self._on_event = None
+
+    async def send(self, chat_id: str, part: OutboundPart, *, idempotency_key: str = "") -> SentMessage:
+        self.attempts += 1
+        if chat_id in self.blocked_chats:
+            raise PermanentError("Forbidden: bot was blocked by the user", unreachable=True)
+        for failure in self._failures:
+            if failure.remaining > 0 and failure.chat_id in (None, chat_id):
+                failure.remaining -= 1
+                raise failure.error
+        message_id = str(next(self._ids))
+        uploaded: dict[str, str] = {}
+        if isinstance(part, MediaPart) and not part.file_id and part.file_key:
+            uploaded[part.file_key] = f"file-{message_id}"
+        poll_id = f"poll-{message_id}" if isinstance(part, QuizPart) and part.native else None
+        now = self.clock.now() if self.clock else None
+        self.sent.append(SentRecord(chat_id, part, idempotency_key, now, (message_id,)))
+        return SentMessage((message_id,), poll_id=poll_id, uploaded_file_ids=uploaded)
+
+    async def send_reply(self, sender: Sender, reply: Reply) -> None:
+        self.replies.append((sender, reply))
+
+    # --- test controls -----------------------------------------------------------------------------
+    def fail_next(self, error: PlatformError, *, times: int = 1, chat_id: str | None = None) -> None:
+        """The next `times` sends (to `chat_id`, or to anyone) raise `error`."""
+        self._failures.append(PlannedFailure(error, chat_id, times))
+
+    async def event(self, event: InboundEvent) -> Reply:
+        """Hand `event` to the core as the platform would, and record the reply."""
+        assert self._on_event is not None, "adapter not started"
+        reply = await self._on_event(event)
+        await self.send_reply(event.sender, reply)
+        return reply
+
+    def parts_to(self, chat_id: str) -> list[OutboundPart]:
+        return [record.part for record in self.sent if record.chat_id == chat_id]
