@@ -17,8 +17,8 @@ from bot.ports import (
     PlatformError,
     QuizPart,
     Reply,
-    SentMessage,
     Sender,
+    SentMessage,
 )
 
 FAKE_CAPABILITIES = Capabilities(
