@@ -59,10 +59,20 @@ class LinkButton:
 
 
 @dataclass(frozen=True)
+class RequestLocationButton:
+    """Asks the user to share their location (a Telegram reply-keyboard button; others ignore it)."""
+
+    label: str
+
+
+AnyButton = Button | LinkButton | RequestLocationButton
+
+
+@dataclass(frozen=True)
 class TextPart:
     text: str
     """Already rendered in the adapter's `Markup` dialect."""
-    buttons: tuple[Button | LinkButton, ...] = ()
+    buttons: tuple[AnyButton, ...] = ()
     title: str = ""
     """A heading a platform may show specially (a Discord embed); empty when `text` carries it."""
 
