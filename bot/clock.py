@@ -45,3 +45,13 @@ def ensure_utc(moment: dt.datetime) -> dt.datetime:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
+
+
+class ManualClock:
+    """A clock that stands still until its owner moves it (`clock.at = ...`): demos and previews."""
+
+    def __init__(self, at: dt.datetime) -> None:
+        self.at = ensure_utc(at)
+
+    def now(self) -> dt.datetime:
+        return self.at

@@ -1,0 +1,1 @@
+"""Chat platform adapters: each imports its SDK and the core only."""

@@ -1,0 +1,643 @@
+"""The learner's side of the chat, platform-neutral: one inbound event in, one `Reply` out.
+
+Adapters hand every neutral event to `Conversation.handle`. All state changes of one event happen in
+one transaction; a learner's mistake (`UserError`) rolls it back and is answered in plain words, and
+an unexpected fault is logged once and answered with an apology, never a traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import re
+from collections.abc import Callable, Mapping, Sequence
+
+from sqlmodel import Session, select
+
+from bot import usecases
+from bot.actions import decode, encode
+from bot.cadence import CadenceError, TimeOfDayError, parse_cadence, parse_time_of_day
+from bot.catalog import Catalog
+from bot.clock import Clock
+from bot.db import Database
+from bot.models import Delivery, Enrollment, EnrollmentStatus, Learner
+from bot.ports import (
+    AnyButton,
+    Button,
+    ButtonPressed,
+    Capabilities,
+    Command,
+    InboundEvent,
+    LocationShared,
+    OutboundPart,
+    QuizAnswered,
+    Reply,
+    RequestLocationButton,
+    Sender,
+    TextReceived,
+)
+from bot.render import escape_user_text, render_lesson, render_quiz_feedback, render_text_reply
+from bot.timezones import ZoneNotFound, likely_zones, load_zone, resolve_zone, zone_for_location
+from bot.usecases import UserError
+
+log = logging.getLogger(__name__)
+
+TIME_CHOICES = ("07:00", "08:00", "12:30", "18:00", "21:00")
+CADENCE_CHOICES = (
+    ("Every day", "daily"),
+    ("Weekdays", "weekdays"),
+    ("Mon, Wed, Fri", "mon,wed,fri"),
+    ("Every 2 days", "every-2-days"),
+)
+TIME_FORMS = "Type a time like 08:00, 7:30, 18:45 or 8am."
+CADENCE_FORMS = "Type one of: daily, weekdays, mon,wed,fri (any three-letter days), every-2-days (2 to 14)."
+PAUSE_FORMS = "Use /pause (until you /resume), /pause 3 (days, 1 to 365) or /pause 2026-12-24 (a date)."
+MAX_INPUT = 200
+
+HELP = """Here is what I understand:
+/courses – the courses you can take
+/progress – where you are, your quiz score and your next lesson
+/schedule – your next lessons in your local time
+/timezone Berlin – change your time zone (a city, a zone or +5:30)
+/time 08:00 – change the time of day your lessons arrive
+/pace weekdays – daily, weekdays, mon,wed,fri or every-2-days
+/pause 3 – pause for 3 days (or /pause 2026-12-24, or just /pause)
+/resume – carry on after a pause
+/next – get the next lesson now, if the course allows it
+/repeat – see the last lesson again
+/settings – your time zone, time and pace
+/stop – leave a course
+/help – this list"""
+
+
+class Conversation:
+    """Turns neutral events into use cases and replies; holds no per-user state in memory."""
+
+    def __init__(
+        self,
+        database: Database,
+        catalog: Catalog,
+        clock: Clock,
+        capabilities: Mapping[str, Capabilities],
+        *,
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._database = database
+        self._catalog = catalog
+        self._clock = clock
+        self._capabilities = dict(capabilities)
+        self._on_change = on_change
+
+    async def handle(self, event: InboundEvent) -> Reply:
+        """Answer one event; never raises."""
+        caps = self._caps(event.sender)
+        try:
+            reply = await self._database.run(lambda session: self._dispatch(session, event, caps))
+        except UserError as refusal:
+            return self._say(caps, str(refusal))
+        except Exception:
+            log.exception(
+                "failed to handle %s from %s user %s",
+                type(event).__name__,
+                event.sender.platform,
+                event.sender.user_id,
+            )
+            return self._say(caps, "Sorry, something went wrong on my side. Please try again in a minute.")
+        self._on_change()
+        return reply
+
+    # --- dispatch ----------------------------------------------------------------------------------
+
+    def _caps(self, sender: Sender) -> Capabilities:
+        return self._capabilities[sender.platform]
+
+    def _dispatch(self, session: Session, event: InboundEvent, caps: Capabilities) -> Reply:
+        now = self._clock.now()
+        learner = usecases.touch_learner(session, self._catalog, event.sender, now)
+        if isinstance(event, Command):
+            return self._command(session, learner, event, caps, now)
+        if isinstance(event, ButtonPressed):
+            return self._button(session, learner, event.action, caps, now)
+        if isinstance(event, QuizAnswered):
+            delivery = usecases.delivery_for_poll(session, learner, event.sender.platform, event.poll_id)
+            return self._quiz(session, learner, delivery, event.option_index, caps, now)
+        if isinstance(event, LocationShared):
+            choice = zone_for_location(event.latitude, event.longitude)
+            if choice is None:
+                raise UserError("I could not find a time zone for that place. Please type your city instead.")
+            return self._zone_chosen(
+                session,
+                learner,
+                self._awaited_enrollment(session, learner, "zone"),
+                choice.name,
+                choice.label,
+                caps,
+                now,
+            )
+        return self._text(session, learner, event.text, caps, now)
+
+    def _command(
+        self, session: Session, learner: Learner, command: Command, caps: Capabilities, now: dt.datetime
+    ) -> Reply:
+        args = command.args.strip()[:MAX_INPUT]
+        name = command.name
+        if name == "start":
+            if args:
+                return self._enrol(session, learner, args.lower(), caps, now)
+            return self._courses(session, learner, caps, greeting=True)
+        if name == "courses":
+            return self._courses(session, learner, caps)
+        if name == "help":
+            return self._say(caps, HELP)
+        if name == "progress":
+            return self._progress(session, learner, caps)
+        if name == "schedule":
+            return self._schedule(session, learner, caps, now)
+        if name == "settings":
+            return self._settings(session, learner, caps)
+        if name in ("timezone", "tz"):
+            enrollment = self._focus_or_none(session, learner)
+            if not args:
+                return self._ask_zone(learner, enrollment, caps, intro="Which time zone are you in?")
+            return self._zone_typed(session, learner, enrollment, args, caps, now)
+        course_hint, rest = self._split_course(args)
+        if name == "time":
+            enrollment = usecases.focus_enrollment(session, self._catalog, learner, course_hint)
+            if not rest:
+                return self._ask_time(learner, enrollment, caps)
+            return self._time_chosen(session, learner, enrollment, _parse_time(rest), caps, now)
+        if name in ("pace", "cadence"):
+            enrollment = usecases.focus_enrollment(session, self._catalog, learner, course_hint)
+            if not rest:
+                return self._ask_pace(learner, enrollment, caps)
+            return self._pace_chosen(session, learner, enrollment, _parse_cadence(rest), caps, now)
+        enrollment = usecases.focus_enrollment(session, self._catalog, learner, course_hint)
+        if name == "pause":
+            until = _parse_pause(rest, learner, now)
+            usecases.pause(self._catalog, learner, enrollment, until, now)
+            session.add(enrollment)
+            when = "until you send /resume" if until is None else f"until {self._local(learner, until)}"
+            return self._say(caps, f"Paused {self._title(enrollment)} {when}. Nothing is lost.")
+        if name == "resume":
+            usecases.resume(self._catalog, learner, enrollment, now)
+            session.add(enrollment)
+            return self._say(caps, f"Welcome back! {self._next_line(learner, enrollment)}")
+        if name == "next":
+            return self._pull(session, learner, enrollment, caps, now)
+        if name == "repeat":
+            return self._repeat(session, learner, enrollment, caps)
+        if name == "stop":
+            buttons: tuple[AnyButton, ...] = (
+                Button("Yes, leave the course", encode("stop", enrollment.id or 0)),
+                Button("No, keep going", encode("keep", enrollment.id or 0)),
+            )
+            return self._say(
+                caps,
+                f"Leave {self._title(enrollment)}? Your progress will be kept for a while, but lessons stop.",
+                buttons,
+            )
+        return self._say(caps, f"I don't know the command /{_clip(name, 32)}. Send /help for the list.")
+
+    def _button(
+        self, session: Session, learner: Learner, raw_action: str, caps: Capabilities, now: dt.datetime
+    ) -> Reply:
+        action = decode(raw_action)
+        if action is None:
+            raise UserError("That button has expired. Send /help to see what I can do.")
+        verb, args = action.verb, action.args
+        if verb == "enrol" and len(args) == 1:
+            return self._enrol(session, learner, args[0], caps, now)
+        if verb == "done" and len(args) == 1:
+            delivery, unlocked = usecases.mark_done(session, self._catalog, learner, _int(args[0]), now)
+            enrollment = usecases.enrollment_of(session, learner, delivery.enrollment_id)
+            extra = f" {self._next_line(learner, enrollment)}" if unlocked else ""
+            return self._say(caps, f"Marked as done. Well done!{extra}")
+        if verb == "quiz" and len(args) == 2:
+            delivery = usecases.delivery_of(session, learner, _int(args[0]))
+            return self._quiz(session, learner, delivery, _int(args[1]), caps, now)
+        if verb == "zone" and len(args) == 2:
+            zone_target = None
+            if _int(args[0]) > 0:
+                zone_target = usecases.enrollment_of(session, learner, _int(args[0]))
+            return self._zone_chosen(session, learner, zone_target, args[1], args[1], caps, now)
+        enrollment = usecases.enrollment_of(session, learner, _int(args[0]) if args else -1)
+        if verb == "time" and len(args) == 2:
+            return self._time_chosen(session, learner, enrollment, _parse_time(args[1]), caps, now)
+        if verb == "pace" and len(args) == 2:
+            return self._pace_chosen(session, learner, enrollment, _parse_cadence(args[1]), caps, now)
+        if verb == "next" and len(args) == 1:
+            return self._pull(session, learner, enrollment, caps, now)
+        if verb == "stop" and len(args) == 1:
+            usecases.unenrol(session, enrollment, now)
+            return self._say(caps, f"You have left {self._title(enrollment)}. Send /courses to join again.")
+        if verb == "keep" and len(args) == 1:
+            return self._say(caps, "Great, you stay enrolled.")
+        raise UserError("That button has expired. Send /help to see what I can do.")
+
+    def _text(
+        self, session: Session, learner: Learner, text: str, caps: Capabilities, now: dt.datetime
+    ) -> Reply:
+        typed = text.strip()
+        if not typed:
+            return self._say(caps, "Send /help to see what I can do.")
+        awaiting = learner.awaiting or ""
+        step, _, enrollment_id = awaiting.partition(":")
+        enrollment = None
+        if enrollment_id.isdigit() and int(enrollment_id) > 0:
+            enrollment = session.get(Enrollment, int(enrollment_id))
+            if enrollment is not None and enrollment.learner_id != learner.id:
+                enrollment = None
+        if step == "zone":
+            return self._zone_typed(session, learner, enrollment, typed, caps, now)
+        if step == "time" and enrollment is not None:
+            return self._time_chosen(session, learner, enrollment, _parse_time(typed), caps, now)
+        if step == "pace" and enrollment is not None:
+            return self._pace_chosen(session, learner, enrollment, _parse_cadence(typed), caps, now)
+        return self._say(caps, "I only understand commands here. Send /help to see them.")
+
+    # --- onboarding steps --------------------------------------------------------------------------
+
+    def _enrol(
+        self, session: Session, learner: Learner, slug: str, caps: Capabilities, now: dt.datetime
+    ) -> Reply:
+        outcome = usecases.enrol(session, self._catalog, learner, slug[:64], now)
+        enrollment = outcome.enrollment
+        if outcome.already and enrollment.status is not EnrollmentStatus.ONBOARDING:
+            return self._say(
+                caps,
+                f"You are already taking {self._title(enrollment)}. {self._next_line(learner, enrollment)}",
+            )
+        intro = f"Welcome to {self._title(enrollment)}! Lessons arrive at your own local time."
+        if learner.time_zone is None:
+            return self._ask_zone(
+                learner, enrollment, caps, intro=f"{intro}\n\nFirst, which time zone are you in?"
+            )
+        session.add(learner)
+        return self._ask_time(
+            learner, enrollment, caps, intro=f"{intro} Your time zone is {learner.time_zone}."
+        )
+
+    def _ask_zone(
+        self, learner: Learner, enrollment: Enrollment | None, caps: Capabilities, *, intro: str
+    ) -> Reply:
+        enrollment_id = enrollment.id if enrollment is not None else 0
+        learner.awaiting = f"zone:{enrollment_id}"
+        buttons: list[AnyButton] = [
+            Button(zone.replace("_", " "), encode("zone", enrollment_id or 0, zone))
+            for zone in likely_zones(learner.language)[:4]
+        ]
+        buttons.append(RequestLocationButton("📍 Send my location"))
+        return self._say(
+            caps,
+            f"{intro}\nTap one, share your location, or type a city or zone "
+            "(for example Berlin, Sao Paulo, Asia/Tokyo or +5:30).",
+            tuple(buttons),
+        )
+
+    def _zone_typed(
+        self,
+        session: Session,
+        learner: Learner,
+        enrollment: Enrollment | None,
+        typed: str,
+        caps: Capabilities,
+        now: dt.datetime,
+    ) -> Reply:
+        try:
+            choice = resolve_zone(typed[:MAX_INPUT])
+        except ZoneNotFound as not_found:
+            raise UserError(str(not_found)) from None
+        reply = self._zone_chosen(session, learner, enrollment, choice.name, choice.label, caps, now)
+        if choice.warning:
+            return Reply(self._say(caps, choice.warning).parts + reply.parts, private=True)
+        return reply
+
+    def _zone_chosen(
+        self,
+        session: Session,
+        learner: Learner,
+        enrollment: Enrollment | None,
+        zone_name: str,
+        label: str,
+        caps: Capabilities,
+        now: dt.datetime,
+    ) -> Reply:
+        try:
+            load_zone(zone_name)
+        except ZoneNotFound as not_found:
+            raise UserError(str(not_found)) from None
+        usecases.set_zone(session, self._catalog, learner, zone_name, now)
+        learner.awaiting = None
+        local_now = now.astimezone(load_zone(zone_name)).strftime("%H:%M")
+        confirmation = f"Time zone set: {label} (it is {local_now} there now)."
+        if enrollment is not None and enrollment.status is EnrollmentStatus.ONBOARDING:
+            return self._ask_time(learner, enrollment, caps, intro=confirmation)
+        if enrollment is None:
+            return self._say(caps, confirmation)
+        return self._say(caps, f"{confirmation} {self._next_line(learner, enrollment)}")
+
+    def _ask_time(
+        self, learner: Learner, enrollment: Enrollment, caps: Capabilities, *, intro: str = ""
+    ) -> Reply:
+        learner.awaiting = f"time:{enrollment.id}"
+        choices = list(dict.fromkeys([enrollment.local_time, *TIME_CHOICES]))
+        buttons = tuple(
+            Button(choice, encode("time", enrollment.id or 0, choice.replace(":", "")))
+            for choice in choices[:6]
+        )
+        text = f"{intro}\n\nWhat time of day should lessons arrive? {TIME_FORMS}".strip()
+        return self._say(caps, text, buttons)
+
+    def _time_chosen(
+        self,
+        session: Session,
+        learner: Learner,
+        enrollment: Enrollment,
+        wall: dt.time,
+        caps: Capabilities,
+        now: dt.datetime,
+    ) -> Reply:
+        usecases.set_time(self._catalog, learner, enrollment, wall, now)
+        session.add(enrollment)
+        learner.awaiting = None
+        confirmation = f"Lessons will arrive at {enrollment.local_time}, your time."
+        if enrollment.status is EnrollmentStatus.ONBOARDING:
+            return self._ask_pace(learner, enrollment, caps, intro=confirmation)
+        return self._say(caps, f"{confirmation} {self._next_line(learner, enrollment)}")
+
+    def _ask_pace(
+        self, learner: Learner, enrollment: Enrollment, caps: Capabilities, *, intro: str = ""
+    ) -> Reply:
+        learner.awaiting = f"pace:{enrollment.id}"
+        buttons = tuple(
+            Button(label, encode("pace", enrollment.id or 0, value)) for label, value in CADENCE_CHOICES
+        )
+        text = f"{intro}\n\nHow often? {CADENCE_FORMS}".strip()
+        return self._say(caps, text, buttons)
+
+    def _pace_chosen(
+        self,
+        session: Session,
+        learner: Learner,
+        enrollment: Enrollment,
+        cadence_text: str,
+        caps: Capabilities,
+        now: dt.datetime,
+    ) -> Reply:
+        usecases.set_cadence(self._catalog, learner, enrollment, parse_cadence(cadence_text), now)
+        learner.awaiting = None
+        if enrollment.status is EnrollmentStatus.ONBOARDING:
+            if learner.time_zone is None:
+                session.add(enrollment)
+                return self._ask_zone(
+                    learner, enrollment, caps, intro="Almost there: which time zone are you in?"
+                )
+            usecases.activate(self._catalog, learner, enrollment, now)
+            session.add(enrollment)
+            return self._say(caps, self._welcome_plan(learner, enrollment, now))
+        session.add(enrollment)
+        return self._say(caps, f"Pace set to {enrollment.cadence}. {self._next_line(learner, enrollment)}")
+
+    def _welcome_plan(self, learner: Learner, enrollment: Enrollment, now: dt.datetime) -> str:
+        plan = usecases.upcoming_releases(self._catalog, learner, enrollment, now, count=2)
+        lines = [f"You're all set: {enrollment.cadence} at {enrollment.local_time} ({learner.time_zone})."]
+        for number, (_slug, at) in enumerate(plan, start=enrollment.lessons_released + 1):
+            when = "right now" if at <= now else self._local(learner, at)
+            lines.append(f"Lesson {number}: {when}")
+        lines.append("Send /help any time to see what I can do.")
+        return "\n".join(lines)
+
+    # --- lessons, quizzes and reports --------------------------------------------------------------
+
+    def _pull(
+        self, session: Session, learner: Learner, enrollment: Enrollment, caps: Capabilities, now: dt.datetime
+    ) -> Reply:
+        outcome = usecases.pull_next(session, self._catalog, learner, enrollment, now)
+        if isinstance(outcome, Delivery):
+            return self._say(caps, "Here comes your next lesson.")
+        reasons = {
+            "finished": "You have received every lesson of this course. 🎉",
+            "gated_done": "The next lesson unlocks once you press “Done” on the last one.",
+            "gated_quiz": "The next lesson unlocks once you answer the last lesson's quiz.",
+            "not_before": "The next lesson is not open yet.",
+            "min_days": "The course asks for a little time between these lessons.",
+        }
+        text = reasons.get(outcome.reason, "The next lesson is not available yet.")
+        if outcome.unlocks_at is not None:
+            text += f" It arrives {self._local(learner, outcome.unlocks_at)}."
+        return self._say(caps, text)
+
+    def _repeat(
+        self, session: Session, learner: Learner, enrollment: Enrollment, caps: Capabilities
+    ) -> Reply:
+        if enrollment.last_lesson_slug is None:
+            raise UserError("You have not received a lesson yet. " + self._next_line(learner, enrollment))
+        course = usecases.course_for(self._catalog, enrollment)
+        lesson = course.lesson(enrollment.last_lesson_slug)
+        delivery = session.exec(
+            select(Delivery).where(
+                Delivery.enrollment_id == enrollment.id, Delivery.lesson_slug == enrollment.last_lesson_slug
+            )
+        ).first()
+        if lesson is None or delivery is None:
+            raise UserError("That lesson is no longer part of the course.")
+        parts: Sequence[OutboundPart] = render_lesson(
+            lesson,
+            dataclasses.replace(caps, native_quiz=False),
+            delivery_id=delivery.id or 0,
+            enrollment_id=enrollment.id or 0,
+            lesson_count=len(course.lessons),
+            next_allowed=False,
+            discuss_url=None,
+            course_title=course.title,
+        )
+        return Reply(tuple(parts), private=True)
+
+    def _quiz(
+        self,
+        session: Session,
+        learner: Learner,
+        delivery: Delivery,
+        option_index: int,
+        caps: Capabilities,
+        now: dt.datetime,
+    ) -> Reply:
+        result = usecases.answer_quiz(session, self._catalog, learner, delivery, option_index, now)
+        feedback = render_quiz_feedback(result.quiz, result.chosen_index, caps)
+        notes = []
+        if not result.first_answer:
+            notes.append("(Your first answer is the one that counts for your score.)")
+        if result.unlocked:
+            enrollment = usecases.enrollment_of(session, learner, delivery.enrollment_id)
+            notes.append(self._next_line(learner, enrollment))
+        extra = self._say(caps, " ".join(notes)).parts if notes else ()
+        return Reply((feedback, *extra), private=True)
+
+    def _courses(
+        self, session: Session, learner: Learner, caps: Capabilities, *, greeting: bool = False
+    ) -> Reply:
+        courses = self._catalog.courses()
+        if not courses:
+            return self._say(caps, "No courses are open right now. Please check back soon.")
+        lines = (
+            ["Hello! I deliver short courses one lesson at a time, at your own local time."]
+            if greeting
+            else []
+        )
+        lines.append("Pick a course:")
+        for course in courses:
+            lines.append(f"• {course.title} ({len(course.lessons)} lessons) – {course.description}")
+        buttons = tuple(Button(course.title[:40], encode("enrol", course.slug)) for course in courses)
+        return self._say(caps, "\n".join(lines), buttons)
+
+    def _progress(self, session: Session, learner: Learner, caps: Capabilities) -> Reply:
+        reports = usecases.progress(session, self._catalog, learner)
+        if not reports:
+            return self._say(caps, "You are not taking a course yet. Send /courses to pick one.")
+        lines = []
+        for report in reports:
+            status = report.enrollment.status
+            line = f"{report.course.title}: lesson {report.released} of {report.total}"
+            if report.quiz_answered:
+                line += f", quiz score {report.quiz_right}/{report.quiz_answered}"
+            if status is EnrollmentStatus.FINISHED:
+                line += " – finished 🎉"
+            else:
+                line += f". {self._next_line(learner, report.enrollment)}"
+            lines.append(line)
+        return self._say(caps, "\n".join(lines))
+
+    def _schedule(self, session: Session, learner: Learner, caps: Capabilities, now: dt.datetime) -> Reply:
+        enrollments = usecases.open_enrollments(session, learner)
+        if not enrollments:
+            return self._say(caps, "You are not taking a course yet. Send /courses to pick one.")
+        lines = []
+        for enrollment in enrollments:
+            course = usecases.course_for(self._catalog, enrollment)
+            lines.append(
+                f"{course.title} ({enrollment.cadence} at {enrollment.local_time}, {learner.time_zone}):"
+            )
+            plan = usecases.upcoming_releases(self._catalog, learner, enrollment, now)
+            if not plan:
+                lines.append(f"  {self._next_line(learner, enrollment)}")
+            for slug, at in plan:
+                lesson = course.lesson(slug)
+                number = (course.index_of(slug) or 0) + 1
+                title = lesson.title if lesson else slug
+                lines.append(f"  {number}. {title} – {self._local(learner, at)}")
+        return self._say(caps, "\n".join(lines))
+
+    def _settings(self, session: Session, learner: Learner, caps: Capabilities) -> Reply:
+        lines = [f"Time zone: {learner.time_zone or 'not set yet'}"]
+        for enrollment in usecases.open_enrollments(session, learner):
+            status = enrollment.status.value
+            lines.append(
+                f"{self._title(enrollment)}: {enrollment.cadence} at {enrollment.local_time} ({status})"
+            )
+        lines.append("Change them with /timezone, /time and /pace.")
+        return self._say(caps, "\n".join(lines))
+
+    # --- helpers -----------------------------------------------------------------------------------
+
+    def _awaited_enrollment(self, session: Session, learner: Learner, step: str) -> Enrollment | None:
+        awaiting_step, _, enrollment_id = (learner.awaiting or "").partition(":")
+        if awaiting_step == step and enrollment_id.isdigit():
+            enrollment = session.get(Enrollment, int(enrollment_id))
+            if enrollment is not None and enrollment.learner_id == learner.id:
+                return enrollment
+        return self._focus_or_none(session, learner)
+
+    def _focus_or_none(self, session: Session, learner: Learner) -> Enrollment | None:
+        enrollments = usecases.open_enrollments(session, learner)
+        return enrollments[0] if enrollments else None
+
+    def _split_course(self, args: str) -> tuple[str, str]:
+        """`/pause async-learning 3` names a course first; plain `/pause 3` means the current course."""
+        first, _, rest = args.partition(" ")
+        if first and self._catalog.get(first.lower()) is not None:
+            return first.lower(), rest.strip()
+        return "", args
+
+    def _title(self, enrollment: Enrollment) -> str:
+        course = self._catalog.get(enrollment.course_slug)
+        return f"“{course.title}”" if course else enrollment.course_slug
+
+    def _local(self, learner: Learner, moment: dt.datetime) -> str:
+        zone = load_zone(learner.time_zone or "UTC")
+        local = moment.astimezone(zone)
+        return f"{local:%a %d %b} at {local:%H:%M} ({learner.time_zone or 'UTC'})"
+
+    def _next_line(self, learner: Learner, enrollment: Enrollment) -> str:
+        if enrollment.status is EnrollmentStatus.FINISHED:
+            return "You have finished this course. 🎉"
+        if enrollment.status is EnrollmentStatus.PAUSED and enrollment.next_release_at is None:
+            return "It is paused; send /resume to carry on."
+        if enrollment.waiting_for == "done":
+            return "Press “Done” on your last lesson to unlock the next one."
+        if enrollment.waiting_for == "quiz":
+            return "Answer the quiz of your last lesson to unlock the next one."
+        if enrollment.next_release_at is None:
+            return "Your next lesson is not scheduled yet."
+        return f"Next lesson: {self._local(learner, enrollment.next_release_at)}."
+
+    def _say(self, caps: Capabilities, text: str, buttons: tuple[AnyButton, ...] = ()) -> Reply:
+        """A core phrase, escaped for the platform's dialect (it may quote what the learner typed)."""
+        return Reply(
+            tuple(render_text_reply(escape_user_text(text, caps.markup), caps, buttons)), private=True
+        )
+
+
+# --- argument parsing, each failing with the valid forms ---------------------------------------------
+
+
+def _clip(text: str, limit: int) -> str:
+    printable = "".join(ch for ch in text if ch.isprintable())
+    return printable if len(printable) <= limit else printable[: limit - 1] + "…"
+
+
+def _int(text: str) -> int:
+    if not text.isdigit() or len(text) > 12:
+        raise UserError("That button has expired. Send /help to see what I can do.")
+    return int(text)
+
+
+def _parse_time(text: str) -> dt.time:
+    if len(text) == 4 and text.isdigit():
+        text = f"{text[:2]}:{text[2:]}"
+    try:
+        return parse_time_of_day(text[:MAX_INPUT])
+    except TimeOfDayError as error:
+        raise UserError(str(error)) from None
+
+
+def _parse_cadence(text: str) -> str:
+    try:
+        return str(parse_cadence(text[:MAX_INPUT]))
+    except CadenceError as error:
+        raise UserError(str(error)) from None
+
+
+_DAYS = re.compile(r"^(\d{1,3})\s*(d|day|days)?$", re.IGNORECASE)
+
+
+def _parse_pause(text: str, learner: Learner, now: dt.datetime) -> dt.datetime | None:
+    """None pauses until /resume; "3" pauses 3 days; "2026-12-24" until that local date begins."""
+    text = text.strip()
+    if not text:
+        return None
+    days = _DAYS.match(text)
+    if days:
+        count = int(days.group(1))
+        if not 1 <= count <= 365:
+            raise UserError(PAUSE_FORMS)
+        return now + dt.timedelta(days=count)
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"I could not read “{_clip(text, 40)}”. {PAUSE_FORMS}") from None
+    zone = load_zone(learner.time_zone or "UTC")
+    until = dt.datetime.combine(day, dt.time(0, 0), tzinfo=zone).astimezone(dt.UTC)
+    if until <= now or until - now > dt.timedelta(days=366):
+        raise UserError(f"Please pick a date in the coming year. {PAUSE_FORMS}")
+    return until

@@ -1,0 +1,1 @@
+"""dripcourse: the command line and the composition root that wires core, adapters and scheduler."""
