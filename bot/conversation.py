@@ -55,6 +55,23 @@ CADENCE_FORMS = "Type one of: daily, weekdays, mon,wed,fri (any three-letter day
 PAUSE_FORMS = "Use /pause (until you /resume), /pause 3 (days, 1 to 365) or /pause 2026-12-24 (a date)."
 MAX_INPUT = 200
 
+LEARNER_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("start", "Start, or enrol in a course"),
+    ("courses", "The courses you can take"),
+    ("progress", "Where you are and your quiz score"),
+    ("schedule", "Your next lessons in your local time"),
+    ("timezone", "Change your time zone"),
+    ("time", "Change the time lessons arrive"),
+    ("pace", "Change how often lessons arrive"),
+    ("pause", "Pause for some days or until a date"),
+    ("resume", "Carry on after a pause"),
+    ("next", "Get the next lesson now, if allowed"),
+    ("repeat", "See the last lesson again"),
+    ("settings", "Your time zone, time and pace"),
+    ("stop", "Leave a course"),
+    ("help", "What I can do"),
+)
+
 HELP = """Here is what I understand:
 /courses – the courses you can take
 /progress – where you are, your quiz score and your next lesson
