@@ -1,0 +1,387 @@
+"""The outbox's SQL: claiming deliveries under a lease, recording each sent part, finishing, reclaiming.
+
+Every function runs inside the caller's transaction (a SQLModel `Session`) and is short: the sender
+commits a claim before sending anything and commits again after each part the platform accepted.
+Writes to a claimed row check the lease (`lease_owner` and status `sending`), so a worker whose lease
+was taken over can never overwrite the new owner's progress.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, col
+
+from bot.models import (
+    Broadcast,
+    Delivery,
+    DeliveryKind,
+    DeliveryStatus,
+    Enrollment,
+    EnrollmentStatus,
+    Learner,
+    MediaUpload,
+    QuizPoll,
+    SenderWorker,
+)
+
+OPEN_ENROLLMENT = (EnrollmentStatus.ONBOARDING, EnrollmentStatus.ACTIVE, EnrollmentStatus.PAUSED)
+ERROR_LENGTH = 500
+MESSAGE_IDS_LENGTH = 2000
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A delivery this worker holds under a lease, with what it needs to render and send it."""
+
+    delivery_id: int
+    learner_id: int
+    enrollment_id: int
+    platform: str
+    chat_id: str
+    kind: DeliveryKind
+    course_slug: str
+    lesson_slug: str | None
+    broadcast_text: str | None
+    due_at: dt.datetime
+    attempts: int
+    parts_sent: int
+    message_ids: str
+    sent_at: dt.datetime | None
+
+
+def _is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def claim_due(
+    session: Session,
+    *,
+    worker_id: str,
+    now: dt.datetime,
+    lease_seconds: float,
+    limit: int,
+    platforms: Collection[str],
+    busy_chats: Collection[str] = (),
+) -> list[Claim]:
+    """Lease up to `limit` due deliveries, oldest first, at most one per learner.
+
+    A delivery is eligible only when it is its learner's oldest unfinished one and none of the
+    learner's deliveries is being sent, so a learner's lessons go out one at a time, in order, across
+    every worker. On PostgreSQL rows locked by another worker's claim are skipped, not waited for.
+    """
+    if limit <= 0 or not platforms:
+        return []
+    other = aliased(Delivery)
+    blocking = exists().where(
+        col(other.learner_id) == col(Delivery.learner_id),
+        col(other.id) != col(Delivery.id),
+        or_(
+            col(other.status) == DeliveryStatus.SENDING,
+            and_(col(other.status) == DeliveryStatus.PENDING, col(other.id) < col(Delivery.id)),
+        ),
+    )
+    statement = (
+        select(col(Delivery.id))
+        .join(Learner, col(Learner.id) == col(Delivery.learner_id))
+        .where(
+            col(Delivery.status) == DeliveryStatus.PENDING,
+            col(Delivery.next_attempt_at) <= now,
+            col(Learner.platform).in_(list(platforms)),
+            ~blocking,
+        )
+        .order_by(col(Delivery.id))
+        .limit(limit)
+    )
+    if busy_chats:
+        statement = statement.where(col(Learner.chat_id).not_in(list(busy_chats)))
+    if _is_postgres(session):
+        statement = statement.with_for_update(of=Delivery, skip_locked=True)
+    ids = list(session.execute(statement).scalars())
+    if not ids:
+        return []
+    session.execute(
+        update(Delivery)
+        .where(col(Delivery.id).in_(ids))
+        .values(
+            status=DeliveryStatus.SENDING,
+            lease_owner=worker_id,
+            lease_expires_at=now + dt.timedelta(seconds=lease_seconds),
+        )
+    )
+    rows = session.execute(
+        select(
+            col(Delivery.id),
+            col(Delivery.learner_id),
+            col(Delivery.enrollment_id),
+            col(Learner.platform),
+            col(Learner.chat_id),
+            col(Delivery.kind),
+            col(Delivery.course_slug),
+            col(Delivery.lesson_slug),
+            col(Broadcast.text),
+            col(Delivery.due_at),
+            col(Delivery.attempts),
+            col(Delivery.parts_sent),
+            col(Delivery.message_ids),
+            col(Delivery.sent_at),
+        )
+        .join(Learner, col(Learner.id) == col(Delivery.learner_id))
+        .outerjoin(Broadcast, col(Broadcast.id) == col(Delivery.broadcast_id))
+        .where(col(Delivery.id).in_(ids))
+        .order_by(col(Delivery.id))
+    ).all()
+    return [Claim(*row) for row in rows]
+
+
+def renew_leases(
+    session: Session, *, worker_id: str, delivery_ids: Collection[int], until: dt.datetime
+) -> None:
+    """Extend this worker's leases on the deliveries it is still sending."""
+    if not delivery_ids:
+        return
+    session.execute(
+        update(Delivery)
+        .where(
+            col(Delivery.id).in_(list(delivery_ids)),
+            col(Delivery.lease_owner) == worker_id,
+            col(Delivery.status) == DeliveryStatus.SENDING,
+        )
+        .values(lease_expires_at=until)
+    )
+
+
+def reclaim_leases(session: Session, *, now: dt.datetime, every_lease: bool = False) -> int:
+    """Put `sending` rows whose lease ran out (or all of them, for a lone SQLite process) back to pending."""
+    condition = [col(Delivery.status) == DeliveryStatus.SENDING]
+    if not every_lease:
+        condition.append(col(Delivery.lease_expires_at) < now)
+    result = session.execute(
+        update(Delivery)
+        .where(*condition)
+        .values(status=DeliveryStatus.PENDING, lease_owner=None, lease_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def release_leases(session: Session, *, worker_id: str, delivery_ids: Collection[int] | None = None) -> int:
+    """Hand this worker's claimed rows (all, or `delivery_ids`) back to the queue, progress kept."""
+    condition = [col(Delivery.lease_owner) == worker_id, col(Delivery.status) == DeliveryStatus.SENDING]
+    if delivery_ids is not None:
+        condition.append(col(Delivery.id).in_(list(delivery_ids)))
+    result = session.execute(
+        update(Delivery)
+        .where(*condition)
+        .values(status=DeliveryStatus.PENDING, lease_owner=None, lease_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _held(delivery_id: int, worker_id: str) -> list[object]:
+    return [
+        col(Delivery.id) == delivery_id,
+        col(Delivery.lease_owner) == worker_id,
+        col(Delivery.status) == DeliveryStatus.SENDING,
+    ]
+
+
+def known_file_ids(session: Session, platform: str, file_keys: Collection[str]) -> dict[str, str]:
+    """file_key -> the platform's file id, for the keys already uploaded to `platform`."""
+    if not file_keys:
+        return {}
+    rows = session.execute(
+        select(col(MediaUpload.file_key), col(MediaUpload.file_id)).where(
+            col(MediaUpload.platform) == platform, col(MediaUpload.file_key).in_(list(file_keys))
+        )
+    ).all()
+    return {key: file_id for key, file_id in rows}
+
+
+def _insert_ignoring_duplicates(session: Session, model: type[object], rows: list[dict[str, object]]) -> None:
+    if not rows:
+        return
+    insert = postgres_insert if _is_postgres(session) else sqlite_insert
+    session.execute(insert(model).values(rows).on_conflict_do_nothing())
+
+
+@dataclass(frozen=True)
+class PartRecord:
+    """One part the platform accepted."""
+
+    index: int
+    message_ids: str
+    """All message ids of the delivery so far, space-separated."""
+    last: bool
+    uploads: Mapping[str, str]
+    poll_id: str | None = None
+
+
+def record_part(
+    session: Session,
+    claim: Claim,
+    *,
+    worker_id: str,
+    part: PartRecord,
+    now: dt.datetime,
+) -> bool:
+    """Commit one accepted part: `parts_sent`, message ids, uploads, quiz poll; the last part marks it sent.
+
+    Returns False when this worker no longer holds the lease (the row must not be touched further).
+    """
+    values: dict[str, object] = {
+        "parts_sent": part.index + 1,
+        "message_ids": part.message_ids[-MESSAGE_IDS_LENGTH:],
+        "sent_at": func.coalesce(col(Delivery.sent_at), now),
+    }
+    if part.last:
+        values.update(status=DeliveryStatus.SENT, lease_owner=None, lease_expires_at=None, error=None)
+    result = session.execute(
+        update(Delivery)
+        .where(*_held(claim.delivery_id, worker_id), col(Delivery.parts_sent) == part.index)  # type: ignore[arg-type]
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    _insert_ignoring_duplicates(
+        session,
+        MediaUpload,
+        [
+            {"platform": claim.platform, "file_key": key, "file_id": file_id, "uploaded_at": now}
+            for key, file_id in part.uploads.items()
+        ],
+    )
+    if part.poll_id is not None and claim.lesson_slug is not None:
+        _insert_ignoring_duplicates(
+            session,
+            QuizPoll,
+            [
+                {
+                    "poll_key": f"{claim.platform}:{part.poll_id}",
+                    "delivery_id": claim.delivery_id,
+                    "enrollment_id": claim.enrollment_id,
+                    "lesson_slug": claim.lesson_slug,
+                }
+            ],
+        )
+    return int(result.rowcount) == 1  # type: ignore[attr-defined]
+
+
+def finish(
+    session: Session,
+    claim: Claim,
+    *,
+    worker_id: str,
+    status: DeliveryStatus,
+    now: dt.datetime,
+    error: str | None = None,
+    attempts: int | None = None,
+) -> bool:
+    """End a claimed delivery as sent, failed, ambiguous or cancelled; False if the lease was lost."""
+    values: dict[str, object] = {
+        "status": status,
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "error": error[:ERROR_LENGTH] if error else None,
+    }
+    if attempts is not None:
+        values["attempts"] = attempts
+    if status is DeliveryStatus.SENT:
+        values["sent_at"] = func.coalesce(col(Delivery.sent_at), now)
+    result = session.execute(
+        update(Delivery)
+        .where(*_held(claim.delivery_id, worker_id))  # type: ignore[arg-type]
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount) == 1  # type: ignore[attr-defined]
+
+
+def reschedule(
+    session: Session,
+    claim: Claim,
+    *,
+    worker_id: str,
+    next_attempt_at: dt.datetime,
+    attempts: int,
+    error: str | None,
+) -> bool:
+    """Back to pending for another try at `next_attempt_at`; parts already sent stay sent."""
+    result = session.execute(
+        update(Delivery)
+        .where(*_held(claim.delivery_id, worker_id))  # type: ignore[arg-type]
+        .values(
+            status=DeliveryStatus.PENDING,
+            lease_owner=None,
+            lease_expires_at=None,
+            next_attempt_at=next_attempt_at,
+            attempts=attempts,
+            error=error[:ERROR_LENGTH] if error else None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount) == 1  # type: ignore[attr-defined]
+
+
+def mark_unreachable(session: Session, learner_id: int, reason: str) -> None:
+    """The learner can no longer be reached: flag them and release nothing more until they write again."""
+    session.execute(
+        update(Learner)
+        .where(col(Learner.id) == learner_id)
+        .values(reachable=False, unreachable_reason=reason[:200])
+    )
+    session.execute(
+        update(Enrollment)
+        .where(col(Enrollment.learner_id) == learner_id, col(Enrollment.status).in_(OPEN_ENROLLMENT))
+        .values(next_release_at=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def move_chat(session: Session, learner_id: int, new_chat_id: str) -> None:
+    """The learner's chat migrated (Telegram group to supergroup): send there from now on."""
+    session.execute(update(Learner).where(col(Learner.id) == learner_id).values(chat_id=new_chat_id))
+
+
+def pending_count(session: Session) -> int:
+    return int(
+        session.execute(
+            select(func.count()).select_from(Delivery).where(col(Delivery.status) == DeliveryStatus.PENDING)
+        ).scalar_one()
+    )
+
+
+def heartbeat(
+    session: Session,
+    *,
+    worker_id: str,
+    now: dt.datetime,
+    live_within: dt.timedelta,
+    forget_after: dt.timedelta,
+) -> int:
+    """Record this worker as alive; return how many workers (this one included) are alive now."""
+    if session.get(SenderWorker, worker_id) is None:
+        session.add(SenderWorker(id=worker_id, started_at=now, last_seen_at=now))
+        session.flush()
+    else:
+        session.execute(
+            update(SenderWorker).where(col(SenderWorker.id) == worker_id).values(last_seen_at=now)
+        )
+    session.execute(delete(SenderWorker).where(col(SenderWorker.last_seen_at) < now - forget_after))
+    live = session.execute(
+        select(func.count())
+        .select_from(SenderWorker)
+        .where(col(SenderWorker.last_seen_at) >= now - live_within)
+    ).scalar_one()
+    return max(1, int(live))
+
+
+def retire(session: Session, worker_id: str) -> None:
+    """This worker stops: it no longer takes a share of the send budget."""
+    session.execute(delete(SenderWorker).where(col(SenderWorker.id) == worker_id))
