@@ -620,8 +620,6 @@ def _int(text: str) -> int:
 
 
 def _parse_time(text: str) -> dt.time:
-    if len(text) == 4 and text.isdigit():
-        text = f"{text[:2]}:{text[2:]}"
     try:
         return parse_time_of_day(text[:MAX_INPUT])
     except TimeOfDayError as error:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from bot.cadence import Cadence
 from bot.content import Course, Lesson, Unlock
-from bot.pacing import local_date, next_slot
+from bot.pacing import local_date, next_slot, slot_date, slot_instant
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,17 @@ class Advance:
     @property
     def finished(self) -> bool:
         return self.next_lesson_slug is None
+
+
+def release_date(released_at: dt.datetime, clock: LearnerClock) -> dt.date:
+    """The local date a release used up: its slot's date, or the plain local date of an off-slot release.
+
+    (A slot pushed past midnight by a DST gap still belongs to the date before.)
+    """
+    candidate = slot_date(released_at, clock.zone, clock.wall)
+    if slot_instant(clock.zone, candidate, clock.wall) == released_at:
+        return candidate
+    return local_date(released_at, clock.zone)
 
 
 def gate_for(course: Course, previous: Lesson | None, upcoming: Lesson) -> str | None:
@@ -70,10 +81,12 @@ def schedule_upcoming(
     previous_release_at: dt.datetime | None,
     after: dt.datetime,
     satisfied_gate: bool = False,
+    not_before_date: dt.date | None = None,
 ) -> Advance:
     """When `upcoming` is due: the first slot strictly after `after` that the drip rules allow.
 
     `satisfied_gate` is True once the learner has done what the gate asks (pressed Done, answered).
+    `not_before_date` is a further lower bound on the slot's local date.
     """
     if upcoming is None:
         return Advance(None, None, None, clock.anchor)
@@ -81,10 +94,12 @@ def schedule_upcoming(
     if gate is not None:
         return Advance(upcoming.slug, None, gate, clock.anchor)
     earliest = earliest_local_date(upcoming, previous_release_at, clock.zone)
+    if not_before_date is not None:
+        earliest = not_before_date if earliest is None else max(earliest, not_before_date)
     slot = next_slot(clock.zone, clock.wall, clock.cadence, after, clock.anchor, earliest)
     anchor = clock.anchor
     if anchor is None and clock.cadence.every_n_days > 1:
-        anchor = local_date(slot, clock.zone)
+        anchor = slot_date(slot, clock.zone, clock.wall)
     return Advance(upcoming.slug, slot, None, anchor)
 
 
@@ -96,12 +111,15 @@ def advance_after_release(
     released_at: dt.datetime,
     now: dt.datetime,
 ) -> Advance:
-    """The enrollment's next step after `released` went out for the slot `released_at`.
+    """The enrollment's next step after `released` went out at `released_at` (its slot, or now).
 
-    The next slot is taken strictly after `now` as well as after the released slot, so a learner back
-    from downtime gets at most one overdue lesson and the cadence resumes from the next slot.
+    The next slot is taken strictly after `now` as well as after the release, so a learner back from
+    downtime gets at most one overdue lesson and the cadence resumes from the next slot. A release uses
+    up its local date: after lesson 1 at enrolment or a lesson pulled early, the next one comes on a
+    later date, never an hour after.
     """
     upcoming = course.lesson_after(released.slug)
+    not_before_date = release_date(released_at, clock) + dt.timedelta(days=1)
     return schedule_upcoming(
         course,
         released,
@@ -109,6 +127,7 @@ def advance_after_release(
         clock,
         previous_release_at=released_at,
         after=max(now, released_at),
+        not_before_date=not_before_date,
     )
 
 

@@ -27,9 +27,15 @@ from bot.models import (
     QuizAnswer,
     QuizPoll,
 )
-from bot.pacing import local_date, upcoming_slots
+from bot.pacing import upcoming_slots
 from bot.ports import Sender
-from bot.progression import LearnerClock, advance_after_release, may_pull_next, schedule_upcoming
+from bot.progression import (
+    LearnerClock,
+    advance_after_release,
+    may_pull_next,
+    release_date,
+    schedule_upcoming,
+)
 from bot.timezones import load_zone
 
 OPEN_STATUSES = (EnrollmentStatus.ONBOARDING, EnrollmentStatus.ACTIVE, EnrollmentStatus.PAUSED)
@@ -537,16 +543,18 @@ def upcoming_releases(
         return []
     plan = [(remaining[0].slug, first)]
     previous_at = first
-    anchor = clock.anchor or (local_date(first, clock.zone) if clock.cadence.every_n_days > 1 else None)
+    anchor = clock.anchor
     for previous, lesson in zip(remaining, remaining[1:], strict=False):
+        step_clock = LearnerClock(clock.zone, clock.wall, clock.cadence, anchor)
         advance = schedule_upcoming(
             course,
             previous,
             lesson,
-            LearnerClock(clock.zone, clock.wall, clock.cadence, anchor),
+            step_clock,
             previous_release_at=previous_at,
             after=previous_at,
             satisfied_gate=True,
+            not_before_date=release_date(previous_at, step_clock) + dt.timedelta(days=1),
         )
         if advance.next_release_at is None:
             break
