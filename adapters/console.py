@@ -135,10 +135,14 @@ class ConsoleAdapter:
         elif isinstance(part, QuizPart):
             self._write(chat_id, f"Quiz: {part.question}")
             actions = [f"{part.answer_action_prefix}{index}" for index in range(len(part.options))]
-            self._buttons(chat_id, tuple(Button(option, action) for option, action in zip(part.options, actions,
-                                                                                           strict=True)))
+            self._buttons(
+                chat_id,
+                tuple(Button(option, action) for option, action in zip(part.options, actions, strict=True)),
+            )
         elif isinstance(part, FilePart):
-            self._write(chat_id, f"[file] {part.filename} ({len(part.content)} bytes) {part.caption}".rstrip())
+            self._write(
+                chat_id, f"[file] {part.filename} ({len(part.content)} bytes) {part.caption}".rstrip()
+            )
 
     def _buttons(self, chat_id: str, buttons: tuple[AnyButton, ...]) -> None:
         actions: list[str] = []

@@ -21,6 +21,7 @@ from bot.cadence import CadenceError, TimeOfDayError, parse_cadence, parse_time_
 from bot.catalog import Catalog
 from bot.clock import Clock
 from bot.db import Database
+from bot.markup import escape_user_text
 from bot.models import Delivery, Enrollment, EnrollmentStatus, Learner
 from bot.ports import (
     AnyButton,
@@ -35,9 +36,8 @@ from bot.ports import (
     Reply,
     RequestLocationButton,
     Sender,
-    TextReceived,
 )
-from bot.render import escape_user_text, render_lesson, render_quiz_feedback, render_text_reply
+from bot.render import render_lesson, render_quiz_feedback, render_text_reply
 from bot.timezones import ZoneNotFound, likely_zones, load_zone, resolve_zone, zone_for_location
 from bot.usecases import UserError
 

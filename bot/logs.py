@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 from collections.abc import Iterable
+from typing import ClassVar
 
 REDACTED = "<redacted>"
 
@@ -38,7 +39,7 @@ class SecretScrubber(logging.Filter):
 class JsonLines(logging.Formatter):
     """One JSON object per line: time, level, logger, message, and any `extra` fields given."""
 
-    _standard = set(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
+    _standard: ClassVar[set[str]] = set(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {

@@ -7,6 +7,7 @@ consistently or raises `UserError` with a friendly message and changes nothing.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -544,7 +545,7 @@ def upcoming_releases(
     plan = [(remaining[0].slug, first)]
     previous_at = first
     anchor = clock.anchor
-    for previous, lesson in zip(remaining, remaining[1:], strict=False):
+    for previous, lesson in itertools.pairwise(remaining):
         step_clock = LearnerClock(clock.zone, clock.wall, clock.cadence, anchor)
         advance = schedule_upcoming(
             course,

@@ -50,10 +50,59 @@ def pacer_for(platform: str, settings: Settings) -> Pacer:
 
 
 class App:
-    """A running dripcourse: `await app.start()`, then `await app.stop()` (drains in-flight sends)."""
+    """A wired dripcourse: build with `await App.open(...)`, then `start()`, and `stop()` to drain."""
 
     def __init__(
         self,
+        settings: Settings,
+        clock: Clock,
+        adapters: Mapping[str, ChatAdapter],
+        database: Database,
+        catalog: Catalog,
+        *,
+        heartbeat_seconds: float,
+        announce: Callable[[str], None],
+        background: bool,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.adapters = dict(adapters)
+        self.database = database
+        self.catalog = catalog
+        self.metrics = create_metrics()
+        self.sender = Sender(
+            database,
+            catalog,
+            self.adapters,
+            {platform: pacer_for(platform, settings) for platform in self.adapters},
+            clock,
+            settings.sender,
+            metrics=self.metrics,
+            secrets=settings.secret_values(),
+        )
+        self.heartbeat = Heartbeat(
+            database,
+            catalog,
+            clock,
+            self.sender,
+            heartbeat_seconds=heartbeat_seconds,
+            batch_size=settings.scheduler.release_batch,
+        )
+        self.conversation = Conversation(
+            database,
+            catalog,
+            clock,
+            {platform: adapter.capabilities for platform, adapter in self.adapters.items()},
+            on_change=self.heartbeat.poke,
+        )
+        self._announce = announce
+        self._background = background
+        self._scheduler: AsyncIOScheduler | None = None
+        self._metrics_server: MetricsServer | None = None
+
+    @classmethod
+    async def open(
+        cls,
         settings: Settings,
         *,
         clock: Clock,
@@ -61,72 +110,44 @@ class App:
         heartbeat_seconds: float | None = None,
         announce: Callable[[str], None] = log.info,
         background: bool = True,
-    ) -> None:
-        """`background=False` starts no scheduler and no send loop: the owner calls
-        `heartbeat.tick()` and `sender.drain_once()` itself (the demo, tests)."""
-        self.settings = settings
-        self.clock = clock
-        self.adapters = dict(adapters)
-        self._heartbeat_seconds = heartbeat_seconds or settings.scheduler.heartbeat_seconds
-        self._announce = announce
-        self._background = background
-        self._scheduler: AsyncIOScheduler | None = None
-        self._metrics_server: MetricsServer | None = None
-        self.database: Database | None = None
-        self.catalog: Catalog | None = None
-        self.sender: Sender | None = None
-        self.heartbeat: Heartbeat | None = None
-        self.conversation: Conversation | None = None
+    ) -> App:
+        """Migrate the database (saying so when it changes) and load the courses.
 
-    async def start(self) -> None:
-        settings = self.settings
+        `background=False` starts no scheduler and no send loop: the owner calls `heartbeat.tick()` and
+        `sender.drain_once()` itself (the demo, tests).
+        """
         engine = create_db_engine(settings.database.url.get_secret_value(), echo=settings.database.echo)
         before, after = await asyncio.to_thread(upgrade, engine)
         if before != after:
-            self._announce(f"database schema upgraded from {before or 'empty'} to {after}")
-        self.database = database = Database(engine)
-        catalog, problems = Catalog.load(Path(settings.courses.path))
+            announce(f"database schema upgraded from {before or 'empty'} to {after}")
+        catalog, problems = await asyncio.to_thread(Catalog.load, Path(settings.courses.path))
         for problem in problems:
             log.warning("course problem: %s", problem)
         if not catalog.courses():
-            self._announce(f"no valid course found under {settings.courses.path}; run `dripcourse check`")
-        self.catalog = catalog
-        metrics = create_metrics()
-        self.sender = sender = Sender(
-            database,
+            announce(f"no valid course found under {settings.courses.path}; run `dripcourse check`")
+        return cls(
+            settings,
+            clock,
+            adapters,
+            Database(engine),
             catalog,
-            self.adapters,
-            {platform: pacer_for(platform, settings) for platform in self.adapters},
-            self.clock,
-            settings.sender,
-            metrics=metrics,
-            secrets=settings.secret_values(),
+            heartbeat_seconds=heartbeat_seconds or settings.scheduler.heartbeat_seconds,
+            announce=announce,
+            background=background,
         )
-        self.heartbeat = heartbeat = Heartbeat(
-            database,
-            catalog,
-            self.clock,
-            sender,
-            heartbeat_seconds=self._heartbeat_seconds,
-            batch_size=settings.scheduler.release_batch,
-        )
-        self.conversation = conversation = Conversation(
-            database,
-            catalog,
-            self.clock,
-            {platform: adapter.capabilities for platform, adapter in self.adapters.items()},
-            on_change=heartbeat.poke,
-        )
+
+    async def start(self) -> None:
         if self._background:
-            await sender.start()
+            await self.sender.start()
             self._scheduler = AsyncIOScheduler(timezone="UTC")
-            heartbeat.start(self._scheduler)
+            self.heartbeat.start(self._scheduler)
             self._scheduler.start()
         for platform, adapter in self.adapters.items():
-            await adapter.start(conversation.handle)
+            await adapter.start(self.conversation.handle)
             self._announce(f"{platform} adapter started")
-        if settings.metrics.enabled:
-            self._metrics_server = start_metrics_server(settings.metrics.host, settings.metrics.port, metrics.registry)
+        metrics = self.settings.metrics
+        if metrics.enabled:
+            self._metrics_server = start_metrics_server(metrics.host, metrics.port, self.metrics.registry)
 
     async def stop(self) -> None:
         """Stop taking work, finish what is in flight, then close everything."""
@@ -135,20 +156,20 @@ class App:
                 await adapter.stop()
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
-        if self.sender is not None and self._background:
+        if self._background:
             await self.sender.stop(drain=True)
         if self._metrics_server is not None:
             self._metrics_server.close()
-        if self.database is not None:
-            await asyncio.to_thread(self.database.close)
+        await asyncio.to_thread(self.database.close)
 
 
-async def run_until_signalled(app: App) -> None:
-    """Run `app` until SIGINT or SIGTERM, then stop it gracefully."""
+async def run_until_signalled(settings: Settings, clock: Clock, adapters: Mapping[str, ChatAdapter]) -> None:
+    """Run until SIGINT or SIGTERM, then stop gracefully (in-flight sends finish, nothing new starts)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    app = await App.open(settings, clock=clock, adapters=adapters)
     await app.start()
     try:
         await stop.wait()

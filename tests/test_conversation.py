@@ -53,8 +53,13 @@ def text_of(reply: Reply) -> str:
 
 
 def buttons_of(reply: Reply) -> list[str]:
-    return [b.action for part in reply.parts if isinstance(part, TextPart) for b in part.buttons
-            if hasattr(b, "action")]
+    return [
+        b.action
+        for part in reply.parts
+        if isinstance(part, TextPart)
+        for b in part.buttons
+        if hasattr(b, "action")
+    ]
 
 
 def enrollment(database: Database) -> Enrollment:
@@ -133,10 +138,16 @@ async def test_bad_typed_answers_get_the_valid_forms_and_change_nothing(
     reply = await conversation.handle(TextReceived(ALICE, bad_input))
     assert expected in text_of(reply)
     after = enrollment(database)
-    assert (after.local_time, after.cadence, after.status) == (before.local_time, before.cadence, before.status)
+    assert (after.local_time, after.cadence, after.status) == (
+        before.local_time,
+        before.cadence,
+        before.status,
+    )
 
 
-async def test_pause_resume_next_and_stop(conversation: Conversation, database: Database, clock: FakeClock) -> None:
+async def test_pause_resume_next_and_stop(
+    conversation: Conversation, database: Database, clock: FakeClock
+) -> None:
     await onboard(conversation)
     reply = await conversation.handle(Command(ALICE, "pause", "3"))
     assert "Paused" in text_of(reply)
@@ -242,4 +253,3 @@ async def test_help_progress_schedule_settings_and_unknown(conversation: Convers
     assert "weekdays at 07:30" in text_of(await conversation.handle(Command(ALICE, "settings")))
     assert "/help" in text_of(await conversation.handle(Command(ALICE, "frobnicate")))
     assert "only understand commands" in text_of(await conversation.handle(TextReceived(ALICE, "hello?")))
-

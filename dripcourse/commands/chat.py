@@ -20,8 +20,13 @@ from dripcourse.commands.common import CONFIG_OPTION, settings_or_exit
 
 def chat_command(
     course: str = typer.Option("", "--course", help="Enrol straight into this course (its folder name)."),
-    speed: float = typer.Option(1.0, "--speed", min=1.0, max=1_000_000.0,
-                                help="Time runs this many times faster (3600: an hour each second)."),
+    speed: float = typer.Option(
+        1.0,
+        "--speed",
+        min=1.0,
+        max=1_000_000.0,
+        help="Time runs this many times faster (3600: an hour each second).",
+    ),
     config: Path | None = CONFIG_OPTION,
 ) -> None:
     """Chat with the bot in this terminal as a learner; /quit to leave."""
@@ -33,7 +38,7 @@ def chat_command(
 
 async def _chat(settings: Settings, clock: ScaledClock | SystemClock, course: str, speed: float) -> None:
     console = ConsoleAdapter()
-    app = App(
+    app = await App.open(
         settings,
         clock=clock,
         adapters={"console": console},

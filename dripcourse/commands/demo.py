@@ -66,21 +66,28 @@ async def run_demo(settings: Settings, course_slug: str, *, max_steps: int = 500
     """Run the simulation; True when every learner finished the course."""
     clock = ManualClock(DEMO_START)
     console = ConsoleAdapter(io.StringIO())
-    app = App(settings, clock=clock, adapters={"console": console}, background=False,
-              announce=lambda message: typer.echo(f"· {message}"))
+    app = await App.open(
+        settings,
+        clock=clock,
+        adapters={"console": console},
+        background=False,
+        announce=lambda message: typer.echo(f"· {message}"),
+    )
     await app.start()
-    assert app.heartbeat is not None and app.sender is not None and app.catalog is not None
     try:
         course = app.catalog.get(course_slug)
         if course is None:
             typer.echo(f"no course {course_slug!r} under {settings.courses.path}", err=True)
             return False
-        typer.echo(f"{course.title}: {len(course.lessons)} lessons, simulated from {DEMO_START:%a %d %b %Y %H:%M} UTC\n")
+        start = f"{DEMO_START:%a %d %b %Y %H:%M} UTC"
+        typer.echo(f"{course.title}: {len(course.lessons)} lessons, simulated from {start}\n")
         for learner in LEARNERS:
             sender = console_sender(learner.name.lower(), learner.name)
             for line in (f"/start {course_slug}", learner.zone, learner.local_time, learner.cadence):
                 await console.type_line(sender, line)
-            typer.echo(f"{learner.name:<5} enrolled: {learner.cadence} at {learner.local_time} in {learner.zone}")
+            typer.echo(
+                f"{learner.name:<5} enrolled: {learner.cadence} at {learner.local_time} in {learner.zone}"
+            )
         typer.echo("")
         last_seen = 0
         for _ in range(max_steps):
@@ -99,7 +106,6 @@ async def run_demo(settings: Settings, course_slug: str, *, max_steps: int = 500
 
 async def _report_and_react(app: App, console: ConsoleAdapter, last_seen: int) -> int:
     """Print deliveries sent since `last_seen`; each learner answers the quiz and presses Done."""
-    assert app.database is not None and app.catalog is not None
 
     def fetch(session: Session) -> list[tuple[Delivery, Learner]]:
         rows = session.exec(
@@ -124,14 +130,14 @@ async def _report_and_react(app: App, console: ConsoleAdapter, last_seen: int) -
         )
         sender = console_sender(learner.platform_user_id, learner.display_name)
         if lesson.quiz is not None:
-            await console.event(ButtonPressed(sender, quiz_action(delivery.id or 0, lesson.quiz.correct_index)))
+            await console.event(
+                ButtonPressed(sender, quiz_action(delivery.id or 0, lesson.quiz.correct_index))
+            )
         await console.event(ButtonPressed(sender, encode("done", delivery.id or 0)))
     return last_seen
 
 
 async def _summary(app: App, course_slug: str) -> bool:
-    assert app.database is not None
-
     def count(session: Session) -> tuple[int, int]:
         enrollments = session.exec(select(Enrollment).where(Enrollment.course_slug == course_slug)).all()
         done = sum(1 for enrollment in enrollments if enrollment.status is EnrollmentStatus.FINISHED)

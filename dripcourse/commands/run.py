@@ -10,7 +10,7 @@ import typer
 
 from bot.clock import SystemClock
 from bot.logs import configure_logging
-from dripcourse.app import App, platform_adapters, run_until_signalled
+from dripcourse.app import platform_adapters, run_until_signalled
 from dripcourse.commands.common import CONFIG_OPTION, settings_or_exit
 
 NO_PLATFORM = """No chat platform is configured, so there is nothing to run.
@@ -31,5 +31,4 @@ def run_command(config: Path | None = CONFIG_OPTION) -> None:
         typer.echo(NO_PLATFORM, err=True)
         raise typer.Exit(2)
     clock = SystemClock(dt.timedelta(seconds=settings.scheduler.time_offset_seconds))
-    app = App(settings, clock=clock, adapters=adapters)
-    asyncio.run(run_until_signalled(app))
+    asyncio.run(run_until_signalled(settings, clock, adapters))
