@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from pathlib import Path
 
@@ -11,8 +12,10 @@ from pydantic import SecretStr
 from adapters.console import ConsoleAdapter, console_sender, parse_line
 from bot.ports import ButtonPressed, Command, TextReceived
 from bot.settings import CoursesSettings, DatabaseSettings, Settings
+from dripcourse.app import App
 from dripcourse.commands.demo import LEARNERS, run_demo
 from tests.conftest import SAMPLE_COURSES
+from tests.fakes import FakeClock
 
 LEARNER = console_sender("ada", "Ada")
 
@@ -53,11 +56,6 @@ async def test_demo_learners_take_the_whole_sample_course_on_their_own_clocks(
 
 
 async def test_a_console_learner_chats_through_enrolment(tmp_path: Path) -> None:
-    import datetime as dt
-
-    from dripcourse.app import App
-    from tests.fakes import FakeClock
-
     output = io.StringIO()
     console = ConsoleAdapter(output)
     clock = FakeClock(dt.datetime(2026, 3, 2, 6, 0, tzinfo=dt.UTC))
