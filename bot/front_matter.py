@@ -190,9 +190,14 @@ class _Reader:
         line = self.line_of(node)
         self.values += 1
         if self.values > MAX_VALUES:
-            raise _Refused(line, f"the front matter expands to more than {MAX_VALUES} values (aliases?)")
+            raise _Refused(
+                line, f"the front matter expands to more than {MAX_VALUES} values (an alias counts as a copy)"
+            )
         if depth > MAX_DEPTH:
-            raise _Refused(line, f"the front matter nests more than {MAX_DEPTH} levels deep (aliases?)")
+            raise _Refused(
+                line,
+                f"the front matter nests more than {MAX_DEPTH} levels through aliases (a loop?)",
+            )
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, line, depth)
         if isinstance(node, yaml.SequenceNode):
