@@ -7,6 +7,7 @@ Time of day: a local wall time such as `08:05`, `8am`, `8:30 pm` or `20h30`.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -172,7 +173,16 @@ def _parse_day_list(text: str, compact: str) -> frozenset[int]:
 
 
 def parse_cadence(text: str) -> Cadence:
-    """Read a cadence (case-insensitive, spaces tolerated); raises CadenceError with the valid forms."""
+    """Read a cadence (case-insensitive, spaces tolerated); raises CadenceError with the valid forms.
+
+    Results are memoized: the release planner reads every enrollment's stored cadence.
+    """
+    if isinstance(text, str) and len(text) <= MAX_INPUT_LENGTH:
+        return _parse_cadence_memo(text)
+    return _parse_cadence(text)
+
+
+def _parse_cadence(text: str) -> Cadence:
     if not isinstance(text, str) or not text.strip():
         raise CadenceError(f"no cadence given. Use: {CADENCE_FORMS}")
     if len(text) > MAX_INPUT_LENGTH:
@@ -232,7 +242,16 @@ def _wall_time(text: str, hour: int, minute: int) -> dt.time:
 
 
 def parse_time_of_day(text: str) -> dt.time:
-    """Read a local wall time (24-hour or am/pm); seconds are always 0. Raises TimeOfDayError."""
+    """Read a local wall time (24-hour or am/pm); seconds are always 0. Raises TimeOfDayError.
+
+    Results are memoized, like `parse_cadence`.
+    """
+    if isinstance(text, str) and len(text) <= MAX_INPUT_LENGTH:
+        return _parse_time_of_day_memo(text)
+    return _parse_time_of_day(text)
+
+
+def _parse_time_of_day(text: str) -> dt.time:
     if not isinstance(text, str) or not text.strip():
         raise TimeOfDayError(f"no time of day given. Use: {TIME_FORMS}")
     if len(text) > MAX_INPUT_LENGTH:
@@ -258,6 +277,10 @@ def parse_time_of_day(text: str) -> dt.time:
             return _wall_time(text, int(compact), 0)
         return _wall_time(text, int(compact[:-2]), int(compact[-2:]))
     raise _time_error(text)
+
+
+_parse_cadence_memo = functools.lru_cache(maxsize=4096)(_parse_cadence)
+_parse_time_of_day_memo = functools.lru_cache(maxsize=4096)(_parse_time_of_day)
 
 
 def format_time_of_day(wall: dt.time) -> str:
