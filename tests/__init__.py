@@ -1,0 +1,1 @@
+"""dripcourse test suite."""

@@ -1,0 +1,1 @@
+"""Chat platform emulators served over HTTP on loopback, shared by tests and benchmarks."""
