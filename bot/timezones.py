@@ -242,13 +242,73 @@ def _resolve_fuzzy(key: str) -> ZoneChoice | None:
     return _city_choice(places.primary_cities[min(close)[2]], places)
 
 
+# People type the abbreviation they see on their clock. EST and MST are also legacy IANA names for
+# fixed offsets with NO daylight saving: taken literally, a New York learner typing "EST" would get
+# lessons an hour off all summer. So each maps to a representative city zone that follows the local
+# rules, with a note saying which one was picked. (CET, EET, WET and HST are IANA names that already
+# keep their region's clock, so they resolve as themselves.)
+ABBREVIATIONS: dict[str, str] = {
+    "et": "America/New_York",
+    "est": "America/New_York",
+    "edt": "America/New_York",
+    "ct": "America/Chicago",
+    "cst": "America/Chicago",
+    "cdt": "America/Chicago",
+    "mt": "America/Denver",
+    "mst": "America/Denver",
+    "mdt": "America/Denver",
+    "pt": "America/Los_Angeles",
+    "pst": "America/Los_Angeles",
+    "pdt": "America/Los_Angeles",
+    "akst": "America/Anchorage",
+    "akdt": "America/Anchorage",
+    "bst": "Europe/London",
+    "cest": "Europe/Berlin",
+    "eest": "Europe/Athens",
+    "west": "Europe/Lisbon",
+    "msk": "Europe/Moscow",
+    "ist": "Asia/Kolkata",
+    "pkt": "Asia/Karachi",
+    "wib": "Asia/Jakarta",
+    "sgt": "Asia/Singapore",
+    "hkt": "Asia/Hong_Kong",
+    "pht": "Asia/Manila",
+    "jst": "Asia/Tokyo",
+    "kst": "Asia/Seoul",
+    "awst": "Australia/Perth",
+    "acst": "Australia/Adelaide",
+    "acdt": "Australia/Adelaide",
+    "aest": "Australia/Sydney",
+    "aedt": "Australia/Sydney",
+    "nzst": "Pacific/Auckland",
+    "nzdt": "Pacific/Auckland",
+    "sast": "Africa/Johannesburg",
+    "cat": "Africa/Maputo",
+    "eat": "Africa/Nairobi",
+    "wat": "Africa/Lagos",
+    "brt": "America/Sao_Paulo",
+    "art": "America/Argentina/Buenos_Aires",
+}
+
+
+def _resolve_abbreviation(typed: str) -> ZoneChoice | None:
+    zone = ABBREVIATIONS.get(typed.strip().lower())
+    if zone is None:
+        return None
+    note = (
+        f"{typed.strip().upper()} can mean several places; I picked {zone}, which follows its local "
+        "daylight saving rules. If that is not where you are, type your city instead."
+    )
+    return ZoneChoice(zone, "abbreviation", f"{typed.strip().upper()} → {zone}", note)
+
+
 def resolve_zone(text: str) -> ZoneChoice:
     """The zone meant by `text`: an IANA name, a zone's city, another city, a country or a UTC offset.
 
     Raises ZoneNotFound (with up to five suggestions) when nothing fits well enough.
     """
     typed = _check_typed(text)
-    choice = _resolve_known(typed)
+    choice = _resolve_abbreviation(typed) or _resolve_known(typed)
     if choice is not None:
         return choice
     places = place_index()
