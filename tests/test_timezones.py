@@ -344,7 +344,7 @@ def test_importing_builds_nothing() -> None:
         ("pdt", "America/Los_Angeles"),
         ("CEST", "Europe/Berlin"),
         ("IST", "Asia/Kolkata"),
-        ("HST", "Pacific/Honolulu"),
+        ("MST", "America/Denver"),
         ("aedt", "Australia/Sydney"),
     ],
 )
