@@ -38,6 +38,10 @@ def platform_adapters(settings: Settings) -> dict[str, ChatAdapter]:
             admin_commands=[],
             paid_broadcast=settings.telegram.allow_paid_broadcast,
         )
+    if settings.discord.token is not None:
+        from adapters.discord import DiscordAdapter
+
+        adapters["discord"] = DiscordAdapter(settings.discord, courses_root=Path(settings.courses.path))
     return adapters
 
 
