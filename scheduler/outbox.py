@@ -70,7 +70,7 @@ def claim_due(
     platforms: Collection[str],
     busy_chats: Collection[str] = (),
 ) -> list[Claim]:
-    """Lease up to `limit` due deliveries, oldest first, at most one per learner.
+    """Lease up to `limit` due deliveries, the longest due first, at most one per learner.
 
     A delivery is eligible only when it is its learner's oldest unfinished one and none of the
     learner's deliveries is being sent, so a learner's lessons go out one at a time, in order, across
@@ -96,7 +96,9 @@ def claim_due(
             col(Learner.platform).in_(list(platforms)),
             ~blocking,
         )
-        .order_by(col(Delivery.id))
+        # Oldest due first, ties (a release batch) by id: both walk the (status, next_attempt_at) index,
+        # whose entries SQLite keeps in rowid order within equal keys, and stop after `limit` rows.
+        .order_by(col(Delivery.next_attempt_at), col(Delivery.id))
         .limit(limit)
     )
     if busy_chats:
