@@ -2,62 +2,42 @@
 
 Inbound: slash commands, button presses (any custom_id, also on messages sent before a restart) and
 text typed in the bot's DM become neutral events. Each interaction is deferred before the core runs and
-answered with followups, ephemeral in servers. Outbound: lessons go over REST to the learner's DM, or to
-a private thread in `fallback_channel_id` when Discord refuses the DM (see `translate` for chat ids).
-Every message carries a nonce derived from the idempotency key, so Discord drops a resent duplicate.
-The sender paces requests globally; discord.py keeps its per-route buckets.
+answered with followups; in a server every answer is ephemeral (the defer decides that before the core
+has answered). Outbound (`outbound`): lessons go over REST to the learner's DM, or to a private thread in
+`fallback_channel_id` when Discord refuses the DM; chat ids are described in `translate`. The sender
+paces requests globally; discord.py keeps its per-route buckets and waits out short 429s itself.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import dataclasses
-import functools
-import io
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any
 
 import aiohttp
 import discord
-from discord.http import Route, handle_message_parameters
+from discord.http import Route
 from discord.utils import MISSING
 
 from adapters.discord.choices import CourseChoices, time_choices, zone_choices
 from adapters.discord.commands import build_command_tree
 from adapters.discord.dm_pacing import DmOpenPacer, Monotonic, Sleep
-from adapters.discord.errors import (
-    ARCHIVED_THREAD,
-    DM_THROTTLE_SECONDS,
-    OPENING_DMS_TOO_FAST,
-    RateLimitSeen,
-    classify,
-    dms_refused,
-    error_code,
-    rate_limit_seen,
-)
+from adapters.discord.errors import classify
+from adapters.discord.materialize import embed_of, open_files, size_of, view_of
+from adapters.discord.outbound import CallFailed, Outbound, rate_limit_trace
 from adapters.discord.translate import (
     AdminRule,
-    ButtonSpec,
-    ButtonStyle,
-    Destination,
-    DirectMessage,
     MediaLinks,
     Origin,
     OutgoingMessage,
-    PrivateThread,
     SlashCommand,
-    channel_of,
-    chat_id_of,
     command_event,
     component_event,
     direct_message_event,
-    fallback_notice,
-    fallback_thread_name,
-    nonce_for,
     parse_chat_id,
     part_messages,
     sender_for,
@@ -65,7 +45,6 @@ from adapters.discord.translate import (
 from bot.capabilities import DISCORD
 from bot.ports import (
     Capabilities,
-    ChatMigrated,
     InboundEvent,
     InboundHandler,
     OutboundPart,
@@ -79,21 +58,13 @@ from bot.settings import DiscordSettings
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 LINKED_MEDIA_BYTES = 2**40
 """With `media_base_url` any file can be sent: what is too large to attach goes as a link."""
-PRIVATE_THREAD: Literal[12] = 12
-THREAD_ARCHIVE_MINUTES: Literal[10080] = 10080
 MAX_INLINE_RATE_LIMIT_WAIT = 30.0
 """Shorter 429s discord.py waits out on the route; longer ones come back to the sender as RetryAfter."""
 
 DISCORD_API_BASE = Route.BASE
 """discord.py's own API address; `api_base_url` replaces it process-wide (one Discord API per process)."""
-
-_SEEN_429S: contextvars.ContextVar[list[RateLimitSeen] | None] = contextvars.ContextVar(
-    "discord_429s_seen", default=None
-)
 
 
 def discord_capabilities(media_links: bool) -> Capabilities:
@@ -103,15 +74,6 @@ def discord_capabilities(media_links: bool) -> Capabilities:
             DISCORD, max_upload_bytes=LINKED_MEDIA_BYTES, max_photo_bytes=LINKED_MEDIA_BYTES
         )
     return DISCORD
-
-
-class _CallFailed(Exception):
-    """A Discord request failed: the original error (for fallback decisions) and its classification."""
-
-    def __init__(self, original: BaseException, classified: PlatformError) -> None:
-        super().__init__(classified.reason)
-        self.original = original
-        self.classified = classified
 
 
 class DiscordAdapter:
@@ -140,8 +102,8 @@ class DiscordAdapter:
         self._course_choices = CourseChoices(courses_root)
         self._admins = AdminRule(frozenset(settings.admins), settings.admin_role)
         self._dm_pacer = DmOpenPacer(settings.dm_opens_per_minute, monotonic=monotonic, sleep=sleep)
-        self._dm_channels: dict[int, int] = {}
         self._client: discord.Client | None = None
+        self._outbound: Outbound | None = None
         self._connection: asyncio.Task[None] | None = None
         self._on_event: InboundHandler | None = None
         self._installed_base: str | None = None
@@ -167,6 +129,13 @@ class DiscordAdapter:
             self._installed_base = Route.BASE = self._settings.api_base_url.rstrip("/")
         client = self._build_client()
         self._client, self._on_event = client, on_event
+        self._outbound = Outbound(
+            client,
+            dm_pacer=self._dm_pacer,
+            fallback_channel_id=self._settings.fallback_channel_id,
+            request_timeout=self._request_timeout,
+            secrets=[self._token],
+        )
         build_command_tree(
             client, self._run_command, courses=self._course_choices, zones=zone_choices, times=time_choices
         )
@@ -184,7 +153,7 @@ class DiscordAdapter:
     async def stop(self) -> None:
         """Disconnect and close the HTTP session; safe to call twice."""
         client, self._client = self._client, None
-        self._on_event = None
+        self._on_event, self._outbound = None, None
         if client is not None:
             await client.close()
         connection, self._connection = self._connection, None
@@ -203,8 +172,8 @@ class DiscordAdapter:
             raise PermanentError(str(error), unreachable=True) from None
         messages = self._messages(part)
         try:
-            return await self._deliver(destination, messages, idempotency_key, chat_id)
-        except _CallFailed as failure:
+            return await self._require_outbound().deliver(destination, messages, idempotency_key, chat_id)
+        except CallFailed as failure:
             raise failure.classified from failure.original
 
     async def send_reply(self, sender: Sender, reply: Reply) -> None:
@@ -213,14 +182,12 @@ class DiscordAdapter:
             destination = parse_chat_id(sender.chat_id)
         except ValueError as error:
             raise PermanentError(str(error), unreachable=True) from None
+        outbound = self._require_outbound()
         try:
-            channel_id = channel_of(destination)
-            if isinstance(destination, DirectMessage) and channel_id is None:
-                channel_id = await self._open_dm(destination.user_id, sender.chat_id)
-            assert channel_id is not None
+            channel_id = await outbound.channel_for(destination, sender.chat_id)
             for part in reply.parts:
-                await self._post_all(channel_id, self._messages(part), "", sender.chat_id)
-        except _CallFailed as failure:
+                await outbound.post_all(channel_id, self._messages(part), "", sender.chat_id)
+        except CallFailed as failure:
             raise failure.classified from failure.original
 
     # --- inbound -----------------------------------------------------------------------------------
@@ -244,10 +211,10 @@ class DiscordAdapter:
             or not isinstance(message.channel, discord.DMChannel)
         ):
             return
-        on_event = self._on_event
-        if on_event is None:
+        on_event, outbound = self._on_event, self._outbound
+        if on_event is None or outbound is None:
             return
-        self._dm_channels[message.author.id] = message.channel.id
+        outbound.remember_dm(message.author.id, message.channel.id)
         origin = Origin(
             user_id=message.author.id,
             display_name=message.author.display_name,
@@ -262,11 +229,13 @@ class DiscordAdapter:
         try:
             reply = await on_event(event)
             for part in reply.parts:
-                await self._post_all(message.channel.id, self._messages(part), "", event.sender.chat_id)
-        except _CallFailed as failure:
+                await outbound.post_all(message.channel.id, self._messages(part), "", event.sender.chat_id)
+        except CallFailed as failure:
             log.warning(
                 "reply to Discord user %s not delivered: %s", message.author.id, failure.classified.reason
             )
+        except PlatformError as error:
+            log.warning("reply to Discord user %s not delivered: %s", message.author.id, error.reason)
         except Exception:
             log.exception("handling a DM from Discord user %s failed", message.author.id)
 
@@ -285,12 +254,12 @@ class DiscordAdapter:
         except (discord.HTTPException, aiohttp.ClientError, OSError) as error:
             log.warning("could not acknowledge a Discord interaction in time: %s", error)
             return
-        on_event = self._on_event
-        if on_event is None:
+        on_event, outbound = self._on_event, self._outbound
+        if on_event is None or outbound is None:
             return
         origin = _origin(interaction)
         if origin.in_bot_dm and origin.channel_id is not None:
-            self._dm_channels[origin.user_id] = origin.channel_id
+            outbound.remember_dm(origin.user_id, origin.channel_id)
         event = event_for(sender_for(origin, self._admins))
         try:
             reply = await on_event(event)
@@ -311,13 +280,13 @@ class DiscordAdapter:
             await interaction.delete_original_response()
             return
         for message in messages:
-            files = self._open_files(message)
-            embed = _embed(message)
+            files = open_files(message)
+            embed = embed_of(message)
             await interaction.followup.send(
                 content=message.content or MISSING,
                 embed=embed if embed is not None else MISSING,
                 files=files or MISSING,
-                view=_view(message.buttons) or MISSING,
+                view=view_of(message.buttons) or MISSING,
                 ephemeral=ephemeral,
                 allowed_mentions=discord.AllowedMentions.none(),
                 wait=True,
@@ -325,152 +294,16 @@ class DiscordAdapter:
 
     # --- outbound ----------------------------------------------------------------------------------
 
-    async def _deliver(
-        self, destination: Destination, messages: list[OutgoingMessage], key: str, chat_id: str
-    ) -> SentMessage:
-        if isinstance(destination, DirectMessage) and destination.channel_id is None:
-            moved = await self._dm_or_thread(destination.user_id, key, chat_id)
-            reason = "opened the learner's DM channel" if isinstance(moved, DirectMessage) else "DMs refused"
-            raise ChatMigrated(reason, chat_id_of(moved))
-        channel_id = channel_of(destination)
-        assert channel_id is not None
-        try:
-            return SentMessage(tuple(await self._post_all(channel_id, messages, key, chat_id)))
-        except _CallFailed as failure:
-            if isinstance(destination, DirectMessage) and dms_refused(failure.original):
-                thread = await self._fallback_thread(destination.user_id, key, chat_id, failure)
-                raise ChatMigrated(f"DMs refused ({failure.classified.reason})", chat_id_of(thread)) from None
-            if isinstance(destination, PrivateThread) and error_code(failure.original) == ARCHIVED_THREAD:
-                client = self.client
-                await self._call(lambda: client.http.edit_channel(channel_id, archived=False), chat_id)
-                return SentMessage(tuple(await self._post_all(channel_id, messages, key, chat_id)))
-            raise
-
-    async def _dm_or_thread(self, user_id: int, key: str, chat_id: str) -> DirectMessage | PrivateThread:
-        try:
-            return DirectMessage(user_id, await self._open_dm(user_id, chat_id))
-        except _CallFailed as failure:
-            if not dms_refused(failure.original):
-                raise
-            return await self._fallback_thread(user_id, key, chat_id, failure)
-
-    async def _open_dm(self, user_id: int, chat_id: str) -> int:
-        """The user's DM channel: remembered, or opened in the DM pacer's next slot."""
-        known = self._dm_channels.get(user_id)
-        if known is not None:
-            return known
-        await self._dm_pacer.wait()
-        client = self.client
-        try:
-            data = await self._call(lambda: client.http.start_private_message(user_id), chat_id)
-        except _CallFailed as failure:
-            if error_code(failure.original) == OPENING_DMS_TOO_FAST:
-                self._dm_pacer.hold(DM_THROTTLE_SECONDS)
-            raise
-        channel_id = int(data["id"])
-        self._dm_channels[user_id] = channel_id
-        return channel_id
-
-    async def _fallback_thread(
-        self, user_id: int, key: str, chat_id: str, refused: _CallFailed
-    ) -> PrivateThread:
-        """A new private thread for the learner in the fallback channel, with a one-time notice."""
-        parent = self._settings.fallback_channel_id
-        if parent is None:
-            raise refused
-        client = self.client
-        user = client.get_user(user_id)
-        if user is None:
-            user = await self._call(functools.partial(client.fetch_user, user_id), chat_id)
-        log.info(
-            "Discord user %s refuses DMs (%s): lessons go to a private thread",
-            user_id,
-            refused.classified.reason,
-        )
-        data = await self._call(
-            lambda: client.http.start_thread_without_message(
-                parent,
-                name=fallback_thread_name(user.display_name, user_id),
-                auto_archive_duration=THREAD_ARCHIVE_MINUTES,
-                type=PRIVATE_THREAD,
-                invitable=False,
-                reason="lessons for a learner who does not accept DMs",
-            ),
-            chat_id,
-        )
-        thread = PrivateThread(user_id, int(data["id"]))
-        await self._call(lambda: client.http.add_user_to_thread(thread.thread_id, user_id), chat_id)
-        notice = OutgoingMessage(content=fallback_notice(user_id))
-        mention = discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(user_id)])
-        nonce = nonce_for(f"{key}/fallback", 0)
-        await self._call(lambda: self._post(thread.thread_id, notice, nonce, mention), chat_id)
-        return thread
-
-    async def _post_all(
-        self, channel_id: int, messages: list[OutgoingMessage], key: str, chat_id: str
-    ) -> list[str]:
-        ids: list[str] = []
-        for index, message in enumerate(messages):
-            nonce = nonce_for(key, index)
-            data = await self._call(functools.partial(self._post, channel_id, message, nonce), chat_id)
-            ids.append(str(data["id"]))
-        return ids
-
-    async def _post(
-        self,
-        channel_id: int,
-        message: OutgoingMessage,
-        nonce: str | None,
-        mentions: discord.AllowedMentions | None = None,
-    ) -> Any:
-        files = self._open_files(message)
-        embed = _embed(message)
-        with handle_message_parameters(
-            content=message.content or MISSING,
-            embed=embed if embed is not None else MISSING,
-            files=files or MISSING,
-            view=_view(message.buttons) or MISSING,
-            nonce=nonce,
-            allowed_mentions=mentions or discord.AllowedMentions.none(),
-        ) as params:
-            return await self.client.http.send_message(channel_id, params=params)
-
-    async def _call(self, request: Callable[[], Awaitable[T]], chat_id: str | None) -> T:
-        """One Discord request under a timeout; failures come back as `_CallFailed`, classified."""
-        seen: list[RateLimitSeen] = []
-        token = _SEEN_429S.set(seen)
-        try:
-            async with asyncio.timeout(self._request_timeout):
-                return await request()
-        except (discord.DiscordException, aiohttp.ClientError, OSError) as error:
-            classified = classify(error, chat_id, seen=seen[-1] if seen else None, secrets=[self._token])
-            raise _CallFailed(error, classified) from error
-        finally:
-            _SEEN_429S.reset(token)
+    def _require_outbound(self) -> Outbound:
+        if self._outbound is None:
+            raise RuntimeError("the Discord adapter is not started")
+        return self._outbound
 
     def _messages(self, part: OutboundPart) -> list[OutgoingMessage]:
         try:
-            return part_messages(part, media_links=self._media_links, size_of=_size_of)
+            return part_messages(part, media_links=self._media_links, size_of=size_of)
         except OSError as error:
             raise PermanentError(f"cannot read a media file: {error.strerror or error}") from None
-
-    def _open_files(self, message: OutgoingMessage) -> list[discord.File]:
-        files: list[discord.File] = []
-        try:
-            for attachment in message.attachments:
-                if attachment.path is not None:
-                    files.append(discord.File(attachment.path, filename=attachment.filename))
-                else:
-                    files.append(
-                        discord.File(io.BytesIO(attachment.content or b""), filename=attachment.filename)
-                    )
-        except OSError as error:
-            for opened in files:
-                opened.close()
-            raise PermanentError(
-                f"cannot read {error.filename or 'a media file'}: {error.strerror}"
-            ) from None
-        return files
 
     # --- setup -------------------------------------------------------------------------------------
 
@@ -478,11 +311,9 @@ class DiscordAdapter:
         intents = discord.Intents.none()
         intents.guilds = True
         intents.dm_messages = True
-        trace = aiohttp.TraceConfig()
-        trace.on_request_end.append(_note_rate_limit)
         options: dict[str, Any] = {
             "intents": intents,
-            "http_trace": trace,
+            "http_trace": rate_limit_trace(),
             "max_ratelimit_timeout": MAX_INLINE_RATE_LIMIT_WAIT,
             "allowed_mentions": discord.AllowedMentions.none(),
         }
@@ -548,50 +379,3 @@ def _origin(interaction: discord.Interaction) -> Origin:
         role_names=tuple(role.name for role in member.roles) if member is not None else (),
         administrator=member is not None and interaction.permissions.administrator,
     )
-
-
-async def _note_rate_limit(
-    session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceRequestEndParams
-) -> None:
-    seen = _SEEN_429S.get()
-    if seen is not None:
-        note = rate_limit_seen(params.response.status, params.response.headers)
-        if note is not None:
-            seen.append(note)
-
-
-def _size_of(path: Path) -> int:
-    return path.stat().st_size
-
-
-def _embed(message: OutgoingMessage) -> discord.Embed | None:
-    if not message.embed_title and not message.embed_description:
-        return None
-    return discord.Embed(title=message.embed_title or None, description=message.embed_description or None)
-
-
-_STYLES = {
-    ButtonStyle.PRIMARY: discord.ButtonStyle.primary,
-    ButtonStyle.SECONDARY: discord.ButtonStyle.secondary,
-    ButtonStyle.SUCCESS: discord.ButtonStyle.success,
-    ButtonStyle.LINK: discord.ButtonStyle.link,
-}
-
-
-def _view(buttons: tuple[ButtonSpec, ...]) -> discord.ui.View | None:
-    """The buttons as a view that only serializes them: every press reaches `on_interaction` instead.
-
-    Stopped, so discord.py neither keeps it in its view store nor starts a timeout for it.
-    """
-    if not buttons:
-        return None
-    view = discord.ui.View(timeout=None)
-    for spec in buttons:
-        if spec.style is ButtonStyle.LINK:
-            view.add_item(discord.ui.Button(label=spec.label, style=discord.ButtonStyle.link, url=spec.url))
-        else:
-            view.add_item(
-                discord.ui.Button(label=spec.label, style=_STYLES[spec.style], custom_id=spec.custom_id)
-            )
-    view.stop()
-    return view
