@@ -72,6 +72,8 @@ class Lesson:
 class DiscussionChannels:
     telegram_chat_id: str | None = None
     discord_channel_id: str | None = None
+    per_cohort: bool = False
+    """Each cohort gets its own thread per lesson (learners outside a cohort share the course's)."""
 
 
 @dataclass(frozen=True)

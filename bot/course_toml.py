@@ -28,7 +28,7 @@ COURSE_KEYS = frozenset(
         "instructors",
     }
 )
-DISCUSSION_KEYS = frozenset({"telegram_chat_id", "discord_channel_id"})
+DISCUSSION_KEYS = frozenset({"telegram_chat_id", "discord_channel_id", "per_cohort"})
 DEFAULT_CADENCE = "daily"
 DEFAULT_TIME = "08:00"
 
@@ -213,7 +213,11 @@ class _CourseTomlReader:
                 self.error(unknown_key_message(key, DISCUSSION_KEYS), "discussion", key)
         telegram = self.channel(table, "telegram_chat_id", _TELEGRAM_CHAT, "a chat id such as -1001234567890")
         discord = self.channel(table, "discord_channel_id", _DISCORD_SNOWFLAKE, "a channel id (digits)")
-        return DiscussionChannels(telegram_chat_id=telegram, discord_channel_id=discord)
+        per_cohort = table.get("per_cohort", False)
+        if not isinstance(per_cohort, bool):
+            self.error("discussion.per_cohort must be true or false", "discussion", "per_cohort")
+            per_cohort = False
+        return DiscussionChannels(telegram_chat_id=telegram, discord_channel_id=discord, per_cohort=per_cohort)
 
     def channel(self, table: dict[str, object], key: str, pattern: re.Pattern[str], shape: str) -> str | None:
         value = table.get(key)
