@@ -217,7 +217,9 @@ class _CourseTomlReader:
         if not isinstance(per_cohort, bool):
             self.error("discussion.per_cohort must be true or false", "discussion", "per_cohort")
             per_cohort = False
-        return DiscussionChannels(telegram_chat_id=telegram, discord_channel_id=discord, per_cohort=per_cohort)
+        return DiscussionChannels(
+            telegram_chat_id=telegram, discord_channel_id=discord, per_cohort=per_cohort
+        )
 
     def channel(self, table: dict[str, object], key: str, pattern: re.Pattern[str], shape: str) -> str | None:
         value = table.get(key)
