@@ -11,14 +11,16 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, func, insert, select
 from sqlmodel import Session, col
 
-from benchmarks.seed import StaticCatalog
 from bot.content import Course, Lesson, Quiz
 from bot.models import Delivery, DeliveryKind, DeliveryStatus, Enrollment, EnrollmentStatus, Learner
-from tests.emulators.telegram_bot_api import SentRecord
+
+if TYPE_CHECKING:
+    from tests.emulators.telegram_bot_api import SentRecord
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIRST_CHAT = 10_000_000
@@ -26,6 +28,7 @@ PLAIN_LESSON = "plain"
 """One message: heading, body and the lesson's buttons."""
 QUIZ_LESSON = "quiz"
 """Three messages: the text, a native quiz poll, then the buttons."""
+MESSAGES_PER_LESSON = {PLAIN_LESSON: 1, QUIZ_LESSON: 3}
 
 
 def bench_course() -> Course:
@@ -49,14 +52,29 @@ def bench_course() -> Course:
     )
 
 
-def bench_catalog() -> StaticCatalog:
-    return StaticCatalog([bench_course()])
+class BenchCatalog:
+    """The one benchmark course, found by slug as the running catalog would find it."""
+
+    def __init__(self) -> None:
+        self._course = bench_course()
+
+    def get(self, slug: str) -> Course | None:
+        return self._course if slug == self._course.slug else None
+
+
+def bench_catalog() -> BenchCatalog:
+    return BenchCatalog()
 
 
 def seed_deliveries(
-    engine: Engine, count: int, lesson_slug: str, due_at: Callable[[int], dt.datetime], *, chunk: int = 20_000
+    engine: Engine,
+    count: int,
+    lesson_for: Callable[[int], str],
+    due_at: Callable[[int], dt.datetime],
+    *,
+    chunk: int = 20_000,
 ) -> None:
-    """`count` Telegram learners in private chats FIRST_CHAT + i, each with one pending `lesson_slug`."""
+    """`count` Telegram learners n in private chats FIRST_CHAT + n, each with one pending `lesson_for(n)`."""
     now = dt.datetime.now(dt.UTC)
     learner_table = Learner.__table__  # type: ignore[attr-defined]
     enrollment_table = Enrollment.__table__  # type: ignore[attr-defined]
@@ -104,7 +122,7 @@ def seed_deliveries(
                         "learner_id": n + 1,
                         "course_slug": "bench",
                         "kind": DeliveryKind.LESSON.value,
-                        "lesson_slug": lesson_slug,
+                        "lesson_slug": lesson_for(n),
                         "status": DeliveryStatus.PENDING.value,
                         "due_at": due_at(n),
                         "next_attempt_at": due_at(n),
@@ -170,14 +188,19 @@ class Tally:
     complete_chats: int
 
 
-def tally(records: Sequence[SentRecord], parts_per_delivery: int) -> Tally:
+def tally(records: Sequence[SentRecord], lesson_for: Callable[[int], str]) -> Tally:
+    """Count copies; a chat is complete once every message of learner n's lesson arrived at least once."""
     copies = Counter(message_identity(record) for record in records)
-    per_chat = Counter(identity[0] for identity in copies)
+    per_chat = Counter(str(identity[0]) for identity in copies)
     return Tally(
         messages=len(records),
         distinct=len(copies),
         duplicates=sum(count - 1 for count in copies.values()),
-        complete_chats=sum(1 for count in per_chat.values() if count >= parts_per_delivery),
+        complete_chats=sum(
+            1
+            for chat, count in per_chat.items()
+            if count >= MESSAGES_PER_LESSON[lesson_for(int(chat) - FIRST_CHAT)]
+        ),
     )
 
 

@@ -3,12 +3,13 @@
     python -m benchmarks.crash --trials 20 [--lessons 3000] [--in-flight 8] [--seed 1]
 
 A worker process runs the real Sender with the real Telegram adapter against the Bot API emulator,
-which runs in this process and records every message it accepts. Each lesson is three messages (text,
-native quiz poll, buttons). The benchmark kills the worker with SIGKILL at a random moment, starts a new
-one, and repeats `--trials` times; then one worker is stopped with SIGTERM mid-send (graceful: no loss,
-no duplicate expected); then a last worker drains the rest. It prints one JSON object: lost,
-duplicates_max_per_crash (extra copies caused by one kill; at most the in-flight window), in_flight_max
-(deliveries seen in flight at once), trials, and the SIGTERM trial's lost and duplicates.
+which runs in this process and records every message it accepts. Every third lesson is three messages
+(text, native quiz poll, buttons), the others one. The benchmark kills the worker with SIGKILL at a
+random moment, starts a new one, and repeats `--trials` times; then one worker is stopped with SIGTERM
+mid-send (graceful: no loss, no duplicate expected); then a last worker drains the rest. It prints one
+JSON object: lost, duplicates_max_per_crash (extra copies caused by one kill; at most the in-flight
+window), in_flight_max (deliveries seen in flight at once), trials, and the SIGTERM trial's lost and
+duplicates.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import bisect
+import dataclasses
 import datetime as dt
 import json
 import random
@@ -26,6 +28,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from benchmarks._delivery_bench import (
+    MESSAGES_PER_LESSON,
+    PLAIN_LESSON,
     QUIZ_LESSON,
     WorkerCommand,
     finish_worker,
@@ -39,11 +43,15 @@ from benchmarks._delivery_bench import (
 from bot.db import create_db_engine, upgrade
 from tests.emulators.telegram_bot_api import EmulatorThread, TelegramEmulator, TelegramLimits
 
-PARTS_PER_LESSON = 3
+QUIZ_EVERY = 3
 RATE = 400.0
 """Paid-broadcast pacing, so a trial sends a few hundred messages between restarts."""
 PER_CHAT = 30.0
 """A lesson's three parts go to one chat; at Telegram's 1/s a trial would barely move."""
+
+
+def lesson_for(n: int) -> str:
+    return QUIZ_LESSON if n % QUIZ_EVERY == 0 else PLAIN_LESSON
 
 
 async def sample_in_flight(engine_url: str, stop: asyncio.Event, seen: list[int]) -> None:
@@ -58,7 +66,13 @@ async def sample_in_flight(engine_url: str, stop: asyncio.Event, seen: list[int]
 
 
 async def run_crash_benchmark(
-    trials: int, *, lessons: int = 3000, in_flight: int = 8, seed: int = 1, workdir: Path
+    trials: int,
+    *,
+    lessons: int = 3000,
+    in_flight: int = 8,
+    drain_in_flight: int = 32,
+    seed: int = 1,
+    workdir: Path,
 ) -> dict[str, object]:
     rng = random.Random(seed)
     started = time.monotonic()
@@ -66,8 +80,8 @@ async def run_crash_benchmark(
     engine = create_db_engine(database_url)
     upgrade(engine)
     now = dt.datetime.now(dt.UTC)
-    seed_deliveries(engine, lessons, QUIZ_LESSON, lambda _n: now)
-    limits = TelegramLimits(per_chat_per_second=PER_CHAT, per_chat_burst=PARTS_PER_LESSON)
+    seed_deliveries(engine, lessons, lesson_for, lambda _n: now)
+    limits = TelegramLimits(per_chat_per_second=PER_CHAT, per_chat_burst=MESSAGES_PER_LESSON[QUIZ_LESSON])
     emulator = TelegramEmulator(limits=limits)
     thread: EmulatorThread = emulator.run_in_thread()
     stop_sampling = asyncio.Event()
@@ -102,14 +116,22 @@ async def run_crash_benchmark(
         sigterm_at = time.monotonic()
         left_sending_after_sigterm = await asyncio.to_thread(in_flight_now, engine)
         sent_at_sigterm = (await asyncio.to_thread(status_counts, engine)).get("sent", 0)
-        complete_at_sigterm = thread.call(lambda: tally(list(emulator.sent), PARTS_PER_LESSON).complete_chats)
-        final = await spawn_worker(command, exit_when_done=True)
+        complete_at_sigterm = thread.call(lambda: tally(list(emulator.sent), lesson_for).complete_chats)
+        stop_sampling.set()
+        await sampler
+        # The clean-up drain is not under test: a wider window just gets it done sooner.
+        drain_started = time.monotonic()
+        final = await spawn_worker(
+            dataclasses.replace(command, in_flight=drain_in_flight), exit_when_done=True
+        )
         await finish_worker(final, within=600)
+        drain_seconds = time.monotonic() - drain_started
         records = thread.call(lambda: list(emulator.sent))
         n_429 = thread.call(lambda: emulator.count_429)
     finally:
         stop_sampling.set()
-        await sampler
+        if not sampler.done():
+            await sampler
         thread.stop()
 
     # Attribute every extra copy of a message to the stop just before it was received.
@@ -121,7 +143,7 @@ async def run_crash_benchmark(
         if identity in first_seen:
             extra_by_epoch[bisect.bisect_right(epochs, record.received_at)] += 1
         first_seen.add(identity)
-    result = tally(records, PARTS_PER_LESSON)
+    result = tally(records, lesson_for)
     counts = status_counts(engine)
     engine.dispose()
     crash_duplicates = [extra_by_epoch.get(epoch, 0) for epoch in range(1, kills + 1)]
@@ -141,6 +163,7 @@ async def run_crash_benchmark(
         "messages": result.messages,
         "n_429": n_429,
         "seconds": round(time.monotonic() - started, 1),
+        "final_drain_seconds": round(drain_seconds, 1),
     }
 
 

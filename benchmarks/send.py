@@ -51,7 +51,7 @@ async def measure(seconds: float, limit: float, in_flight: int, workdir: Path) -
     def due_at(n: int) -> dt.datetime:
         return start_due + dt.timedelta(seconds=max(0.0, n / limit - HEAD_START_S))
 
-    seed_deliveries(engine, count, PLAIN_LESSON, due_at)
+    seed_deliveries(engine, count, lambda _n: PLAIN_LESSON, due_at)
     emulator = TelegramEmulator(limits=TelegramLimits())
     thread = emulator.run_in_thread()
     try:
@@ -79,7 +79,7 @@ async def measure(seconds: float, limit: float, in_flight: int, workdir: Path) -
     in_window = [record for record in records if window_start <= record.received_at < window_end]
     counts = status_counts(engine)
     sent_deliveries = counts.get("sent", 0)
-    result = tally(records, parts_per_delivery=1)
+    result = tally(records, lambda _n: PLAIN_LESSON)
     lateness = lateness_seconds(engine)
     engine.dispose()
     return {
