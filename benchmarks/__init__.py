@@ -1,0 +1,1 @@
+"""Benchmarks for dripcourse: scale of the delivery engine."""

@@ -1,0 +1,1 @@
+"""The delivery engine: the release planner, the heartbeat and announcements (APScheduler wiring)."""

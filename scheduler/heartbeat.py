@@ -1,0 +1,187 @@
+"""The heartbeat: one APScheduler job that releases due lessons and wakes the sender.
+
+It wakes at the earliest `next_release_at` in the database (one indexed MIN query) and at least every
+`heartbeat_seconds`, so the schedule's truth stays in the table and the scheduler holds a single job
+whatever the number of learners. Times come from a `Clock`; tests move a fake clock and call `tick()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+import logging
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import Engine, func, select
+
+from bot.clock import UTC, Clock
+from bot.db import Database
+from bot.models import Enrollment
+from scheduler.planner import CourseSource, ReleaseReport, release_due
+from scheduler.review_planner import FollowupReport, plan_followups
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_JOB_ID = "dripcourse-heartbeat"
+
+
+class SenderWaker(Protocol):
+    """The outbox sender, as far as the heartbeat needs it."""
+
+    async def wake(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class TickReport:
+    """One heartbeat: what the planner did, when it ran (clock time), how long it took, when it wakes next."""
+
+    at: dt.datetime
+    releases: ReleaseReport
+    seconds: float
+    next_wake: dt.datetime
+    followups: FollowupReport | None = None
+    """Reviews, nudges and certificates queued after the releases."""
+
+
+def earliest_due(engine: Engine) -> dt.datetime | None:
+    """The earliest scheduled release of any enrollment (an index lookup), or None when nothing waits."""
+    column = Enrollment.__table__.c.next_release_at  # type: ignore[attr-defined]
+    with engine.connect() as connection:
+        value = connection.execute(select(func.min(column))).scalar()
+    assert value is None or isinstance(value, dt.datetime)
+    return value
+
+
+def next_wake(
+    earliest: dt.datetime | None, now: dt.datetime, tick_at: dt.datetime, every: dt.timedelta
+) -> dt.datetime:
+    """When to tick again: at the earliest release, but at least every `every`.
+
+    A release still due at or before the tick that just ran (`tick_at`) is held by another process or
+    cannot be planned yet, so it waits for the regular beat instead of spinning.
+    """
+    regular = now + every
+    if earliest is None or earliest <= tick_at:
+        return regular
+    return min(max(earliest, now), regular)
+
+
+class Heartbeat:
+    """Releases due lessons on time and wakes the sender; `poke()` after an enrollment changes."""
+
+    def __init__(
+        self,
+        database: Database,
+        catalog: CourseSource,
+        clock: Clock,
+        sender: SenderWaker,
+        *,
+        heartbeat_seconds: float = 5.0,
+        batch_size: int = 5000,
+    ) -> None:
+        self._database = database
+        self._catalog = catalog
+        self._clock = clock
+        self._sender = sender
+        self._every = dt.timedelta(seconds=heartbeat_seconds)
+        self._batch_size = batch_size
+        self._scheduler: AsyncIOScheduler | None = None
+        self._lock = asyncio.Lock()
+        self._poked = False
+        self.last_tick: TickReport | None = None
+
+    async def earliest_due(self) -> dt.datetime | None:
+        """The earliest scheduled release in the database, read on the database thread."""
+        return await self._database.call(functools.partial(earliest_due, self._database.engine))
+
+    async def tick(self) -> TickReport:
+        """Release everything due now, wake the sender if anything was released, and plan the next wake."""
+        async with self._lock:
+            started = time.perf_counter()
+            self._poked = False
+            tick_at = self._clock.now()
+            total = ReleaseReport()
+            while True:
+                # One batch per call: other database work interleaves between batches of a large burst.
+                report = await self._database.call(
+                    functools.partial(
+                        release_due,
+                        self._database.engine,
+                        self._catalog,
+                        tick_at,
+                        batch_size=self._batch_size,
+                        max_batches=1,
+                    )
+                )
+                total.add(report)
+                if report.drained:
+                    break
+            # After the releases: a lesson released in this tick is queued (and sent) before any follow-up.
+            followups = await self._database.call(
+                functools.partial(plan_followups, self._database.engine, self._catalog, tick_at)
+            )
+            if total.released or followups.queued:
+                await self._sender.wake()
+            earliest = await self.earliest_due()
+            now = self._clock.now()
+            wake = now if self._poked else next_wake(earliest, now, tick_at, self._every)
+            tick = TickReport(tick_at, total, time.perf_counter() - started, wake, followups)
+            self.last_tick = tick
+            if total.released or total.postponed or total.held:
+                log.info(
+                    "heartbeat: released %d (finished %d, missed slots %d, max lateness %.1fs) in %.3fs",
+                    total.released,
+                    total.finished,
+                    total.missed_slots,
+                    total.max_lateness_s,
+                    tick.seconds,
+                )
+            self._plan_next_run(wake)
+            return tick
+
+    def start(self, scheduler: AsyncIOScheduler) -> None:
+        """Add the heartbeat job to `scheduler` (started or not); the first tick runs at once."""
+        self._scheduler = scheduler
+        # misfire_grace_time=None: a tick that starts late (event loop busy, machine suspended, a long
+        # previous tick) still runs; APScheduler's default grace of one second would silently skip it,
+        # which is how one-job-per-learner schedulers lose whole bursts. coalesce=True: several missed
+        # beats become one, since a single tick releases everything due anyway. max_instances=1: two
+        # ticks never overlap and fight over the same rows; a poke during a tick is remembered instead.
+        scheduler.add_job(
+            self._run,
+            "interval",
+            seconds=self._every.total_seconds(),
+            id=HEARTBEAT_JOB_ID,
+            replace_existing=True,
+            next_run_time=dt.datetime.now(UTC),
+            misfire_grace_time=None,
+            coalesce=True,
+            max_instances=1,
+        )
+
+    def poke(self) -> None:
+        """Something changed (enrolment, resume, new time): look for due releases right away."""
+        self._poked = True
+        if not self._lock.locked():
+            self._plan_next_run(self._clock.now())
+
+    async def _run(self) -> None:
+        try:
+            await self.tick()
+        except Exception:
+            log.exception("heartbeat tick failed; trying again in %s", self._every)
+            self._plan_next_run(self._clock.now() + self._every)
+
+    def _plan_next_run(self, wake: dt.datetime) -> None:
+        """Move the job's next run to `wake` (clock time), translated into the scheduler's real time."""
+        scheduler = self._scheduler
+        if scheduler is None or scheduler.get_job(HEARTBEAT_JOB_ID) is None:
+            return
+        delay = max((wake - self._clock.now()).total_seconds(), 0.0)
+        scheduler.modify_job(
+            HEARTBEAT_JOB_ID, next_run_time=dt.datetime.now(UTC) + dt.timedelta(seconds=delay)
+        )

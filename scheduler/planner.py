@@ -1,0 +1,566 @@
+"""The release planner: moves every due lesson into the outbox, one transaction per batch.
+
+A release inserts the lesson's `Delivery` row (INSERT ... ON CONFLICT DO NOTHING on the unique
+(enrollment, lesson) key) and advances the enrollment with an UPDATE guarded by the lesson and slot it
+was claimed with, so no lesson is released twice however many planners race. PostgreSQL processes split
+the due set with FOR UPDATE SKIP LOCKED; SQLite claims inside a BEGIN IMMEDIATE write transaction.
+
+This is the hot path: driver-level SQL with executemany, each distinct value converted once, and the
+drip maths memoised per (course, lesson rules, learner clock, slot), since many learners share all four.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, Dialect, Engine
+
+from bot.cadence import Cadence, parse_cadence, parse_time_of_day
+from bot.content import Course, Lesson
+from bot.models import Enrollment, EnrollmentStatus
+from bot.pacing import next_slot
+from bot.progression import LearnerClock, advance_after_release
+from bot.timezones import load_zone
+
+log = logging.getLogger(__name__)
+
+UNPLANNABLE_RETRY = dt.timedelta(hours=1)
+"""How long an enrollment that cannot be planned (course not loaded, bad settings) waits to be tried again."""
+
+SURELY_ONE_SLOT = dt.timedelta(hours=20)
+"""A release later than its slot by less than this cannot have missed the next slot: slots fall on
+distinct local dates at one wall time, so consecutive ones are ~24 h apart less a DST shift (at most 2 h)."""
+
+_MEMO_LIMIT = 100_000
+_ACTIVE = EnrollmentStatus.ACTIVE.value
+_PAUSED = EnrollmentStatus.PAUSED.value
+_FINISHED = EnrollmentStatus.FINISHED.value
+
+
+class CourseSource(Protocol):
+    """Where the planner finds a course by slug (the running catalog)."""
+
+    def get(self, slug: str) -> Course | None: ...
+
+
+@dataclass
+class ReleaseReport:
+    """What one `release_due` call did; lateness is measured from each release's slot to `now`."""
+
+    released: int = 0
+    finished: int = 0
+    skipped_missing_lesson: int = 0
+    batches: int = 0
+    claimed: int = 0
+    postponed: int = 0
+    """Due enrollments that could not be planned (course not loaded, unreadable settings): retried later."""
+    held: int = 0
+    """Due enrollments taken off the due set without a release (still paused, or no longer active)."""
+    missed_slots: int = 0
+    """Releases late by more than one slot: the missed slots collapsed into one overdue lesson."""
+    max_lateness_s: float = 0.0
+    total_lateness_s: float = 0.0
+    drained: bool = True
+    """False when `max_batches` stopped the call while more enrollments may still be due."""
+
+    @property
+    def mean_lateness_s(self) -> float:
+        return self.total_lateness_s / self.released if self.released else 0.0
+
+    def add(self, other: ReleaseReport) -> None:
+        """Fold a later call's report into this one."""
+        self.released += other.released
+        self.finished += other.finished
+        self.skipped_missing_lesson += other.skipped_missing_lesson
+        self.batches += other.batches
+        self.claimed += other.claimed
+        self.postponed += other.postponed
+        self.held += other.held
+        self.missed_slots += other.missed_slots
+        self.max_lateness_s = max(self.max_lateness_s, other.max_lateness_s)
+        self.total_lateness_s += other.total_lateness_s
+        self.drained = other.drained
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "mean_lateness_s": self.mean_lateness_s}
+
+
+def release_due(
+    engine: Engine,
+    catalog: CourseSource,
+    now: dt.datetime,
+    *,
+    batch_size: int = 5000,
+    max_batches: int | None = None,
+) -> ReleaseReport:
+    """Release every enrollment whose `next_release_at <= now`, `batch_size` per transaction.
+
+    Blocking: call it off the event loop. A learner whose slots were missed (downtime) gets one
+    overdue lesson and the cadence resumes from the first slot after `now`.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be an aware datetime")
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    planner = _Planner(engine.dialect, catalog, now)
+    report = planner.report
+    while max_batches is None or report.batches < max_batches:
+        with write_transaction(engine) as connection:
+            claimed, changed = planner.release_batch(connection, batch_size)
+        if claimed == 0:
+            report.drained = True
+            break
+        report.batches += 1
+        report.drained = claimed < batch_size
+        if report.drained:
+            break
+        if changed == 0:
+            log.warning("release planner made no progress on %d claimed enrollments; stopping", claimed)
+            break
+    return report
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that commits on success; on SQLite it holds the write lock from its first statement."""
+    with engine.begin() as connection:
+        if engine.dialect.name == "sqlite":
+            # pysqlite would BEGIN (deferred) only at the first write: the claiming SELECT must already
+            # hold the write lock, or another process could claim the same rows in between.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        yield connection
+
+
+# --- SQL per dialect -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Statements:
+    claim: str
+    insert_delivery: str
+    advance: str
+    advance_with_status: str
+    reschedule: str
+    finish: str
+    delivered_slugs: str
+
+    @classmethod
+    def for_dialect(cls, dialect: Dialect) -> _Statements:
+        postgres = dialect.name == "postgresql"
+        p = "%s" if postgres else "?"
+        lock = " FOR UPDATE OF e SKIP LOCKED" if postgres else ""
+        same_slug = "IS NOT DISTINCT FROM" if postgres else "IS"
+        guard = f" WHERE id = {p} AND next_release_at = {p}"
+        advance = (
+            f"UPDATE enrollment SET last_lesson_slug = {p}, next_lesson_slug = {p},"
+            f" lessons_released = lessons_released + 1, last_release_at = {p}, next_release_at = {p},"
+            f" waiting_for = {p}, anchor_date = {p}"
+        )
+        return cls(
+            claim=(
+                "SELECT e.id, e.learner_id, e.course_slug, e.status, e.cadence, e.local_time, e.anchor_date,"
+                " e.last_lesson_slug, e.next_lesson_slug, e.next_release_at, e.paused_until, l.time_zone"
+                " FROM enrollment AS e JOIN learner AS l ON l.id = e.learner_id"
+                f" WHERE e.next_release_at <= {p} ORDER BY e.next_release_at LIMIT {p}{lock}"
+            ),
+            insert_delivery=(
+                "INSERT INTO delivery (enrollment_id, learner_id, course_slug, kind, lesson_slug, status,"
+                " due_at, created_at, next_attempt_at, attempts, parts_sent, message_ids)"
+                f" VALUES ({p}, {p}, {p}, 'lesson', {p}, 'pending', {p}, {p}, {p}, 0, 0, '')"
+                " ON CONFLICT DO NOTHING"
+            ),
+            advance=f"{advance}{guard} AND next_lesson_slug {same_slug} {p}",
+            advance_with_status=(
+                f"{advance}, status = {p}, paused_until = NULL, finished_at = {p}{guard}"
+                f" AND next_lesson_slug {same_slug} {p}"
+            ),
+            reschedule=f"UPDATE enrollment SET next_release_at = {p}{guard}",
+            finish=(
+                "UPDATE enrollment SET status = 'finished', next_lesson_slug = NULL, next_release_at = NULL,"
+                f" waiting_for = NULL, paused_until = NULL, finished_at = {p}{guard}"
+            ),
+            delivered_slugs=(
+                f"SELECT lesson_slug FROM delivery WHERE enrollment_id = {p} AND lesson_slug IS NOT NULL"
+            ),
+        )
+
+
+class _Codec:
+    """Converts datetimes and dates to and from the driver's values, once per distinct value."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        columns = Enrollment.__table__.c  # type: ignore[attr-defined]
+        moment = columns.next_release_at.type.dialect_impl(dialect)
+        day = columns.anchor_date.type.dialect_impl(dialect)
+        self._moment_in = _or_identity(moment.bind_processor(dialect))
+        self._moment_out = _or_identity(moment.result_processor(dialect, None))
+        self._day_in = _or_identity(day.bind_processor(dialect))
+        self._day_out = _or_identity(day.result_processor(dialect, None))
+        self._moments_in: dict[dt.datetime, Any] = {}
+        self._moments_out: dict[Any, dt.datetime] = {}
+
+    def moment_to_db(self, value: dt.datetime | None) -> Any:
+        if value is None:
+            return None
+        stored = self._moments_in.get(value)
+        if stored is None:
+            if len(self._moments_in) > _MEMO_LIMIT:
+                self._moments_in.clear()
+            stored = self._moments_in[value] = self._moment_in(value)
+        return stored
+
+    def moment_from_db(self, raw: Any) -> dt.datetime | None:
+        if raw is None:
+            return None
+        value = self._moments_out.get(raw)
+        if value is None:
+            if len(self._moments_out) > _MEMO_LIMIT:
+                self._moments_out.clear()
+            value = self._moment_out(raw)
+            assert isinstance(value, dt.datetime)
+            self._moments_out[raw] = value
+        return value
+
+    def day_to_db(self, value: dt.date | None) -> Any:
+        return None if value is None else self._day_in(value)
+
+    def day_from_db(self, raw: Any) -> dt.date | None:
+        if raw is None:
+            return None
+        value = self._day_out(raw)
+        assert isinstance(value, dt.date)
+        return value
+
+
+def _or_identity(processor: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+    return processor if processor is not None else _identity
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _enrollment_id(row: Any) -> int:
+    return int(row[0])
+
+
+# --- the per-row maths, memoised -----------------------------------------------------------------
+
+
+ClockKey = tuple[str | None, str, str, Any]
+"""(time zone name, local time "HH:MM", cadence text, stored anchor date)."""
+
+
+@dataclass(frozen=True)
+class _Step:
+    """Where releasing a lesson leads in its course: the next lesson and what the rules depend on."""
+
+    lesson: Lesson
+    next_lesson_slug: str | None
+    rules: int
+    """Equal for two steps whose released and upcoming lessons have equal drip rules and quiz presence:
+    all that `advance_after_release` reads of the two lessons besides their slugs, so they share results."""
+
+
+class _CourseView:
+    """A course's lessons by slug with each lesson's step to the next, built once per course per call."""
+
+    def __init__(self, course: Course) -> None:
+        self.course = course
+        self.by_slug = {lesson.slug: lesson for lesson in course.lessons}
+        self.steps: dict[str, _Step] = {}
+        rule_ids: dict[tuple[Any, ...], int] = {}
+        for index, lesson in enumerate(course.lessons):
+            upcoming = course.lessons[index + 1] if index + 1 < len(course.lessons) else None
+            rules = (
+                lesson.drip,
+                lesson.quiz is not None,
+                None if upcoming is None else upcoming.drip,
+                None if upcoming is None else upcoming.quiz is not None,
+            )
+            rule_id = rule_ids.setdefault(rules, len(rule_ids))
+            self.steps[lesson.slug] = _Step(lesson, None if upcoming is None else upcoming.slug, rule_id)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """An enrollment's stored values after a release, shared by every learner with the same key."""
+
+    next_release_at: Any
+    waiting_for: str | None
+    anchor: Any
+    finished: bool
+    missed_slots: bool
+
+
+class _Planner:
+    """The state of one `release_due` call: conversions, clocks and plans memoised across its batches."""
+
+    def __init__(self, dialect: Dialect, catalog: CourseSource, now: dt.datetime) -> None:
+        self.report = ReleaseReport()
+        self._sql = _Statements.for_dialect(dialect)
+        self._codec = _Codec(dialect)
+        self._catalog = catalog
+        self._now = now
+        self._now_db = self._codec.moment_to_db(now)
+        self._courses: dict[str, _CourseView | None] = {}
+        self._zones: dict[str | None, dt.tzinfo] = {}
+        self._walls: dict[str, dt.time] = {}
+        self._cadences: dict[str, Cadence] = {}
+        self._clocks: dict[ClockKey, LearnerClock] = {}
+        self._plans: dict[tuple[str, int, ClockKey, Any], _Plan] = {}
+
+    def release_batch(self, connection: Connection, batch_size: int) -> tuple[int, int]:
+        """Claim and release one batch in `connection`'s transaction; returns (claimed, changed) rows."""
+        cursor = connection.connection.cursor()
+        try:
+            cursor.execute(self._sql.claim, (self._now_db, batch_size))
+            rows = list(cursor.fetchall())
+            if not rows:
+                return 0, 0
+            batch = _Batch(self, cursor)
+            # Claimed in due order, written in id order: each B-tree page is then visited once, in sequence.
+            rows.sort(key=_enrollment_id)
+            for row in rows:
+                try:
+                    batch.plan_row(row)
+                except Exception:
+                    log.exception(
+                        "cannot plan enrollment %s (learner %s); trying again in %s",
+                        row[0],
+                        row[1],
+                        UNPLANNABLE_RETRY,
+                    )
+                    batch.postpone(row[0], row[9])
+            changed = batch.write()
+        finally:
+            cursor.close()
+        self.report.claimed += len(rows)
+        return len(rows), changed
+
+    def course(self, slug: str) -> _CourseView | None:
+        if slug not in self._courses:
+            course = self._catalog.get(slug)
+            self._courses[slug] = _CourseView(course) if course is not None else None
+        return self._courses[slug]
+
+    def clock(self, key: ClockKey) -> LearnerClock:
+        clock = self._clocks.get(key)
+        if clock is None:
+            if len(self._clocks) > _MEMO_LIMIT:
+                self._clocks.clear()
+            zone_name, local_time, cadence_text, anchor = key
+            zone = self._zones.get(zone_name)
+            if zone is None:
+                zone = self._zones[zone_name] = load_zone(zone_name or "UTC")
+            wall = self._walls.get(local_time)
+            if wall is None:
+                wall = self._walls[local_time] = parse_time_of_day(local_time)
+            cadence = self._cadences.get(cadence_text)
+            if cadence is None:
+                cadence = self._cadences[cadence_text] = parse_cadence(cadence_text)
+            clock = LearnerClock(zone, wall, cadence, self._codec.day_from_db(anchor))
+            self._clocks[key] = clock
+        return clock
+
+    def plan(
+        self, course: Course, step: _Step, clock_key: ClockKey, slot_raw: Any, slot: dt.datetime
+    ) -> _Plan:
+        key = (course.slug, step.rules, clock_key, slot_raw)
+        plan = self._plans.get(key)
+        if plan is not None:
+            return plan
+        if len(self._plans) > _MEMO_LIMIT:
+            self._plans.clear()
+        clock = self.clock(clock_key)
+        advance = advance_after_release(course, step.lesson, clock, released_at=slot, now=self._now)
+        missed = False
+        if self._now - slot >= SURELY_ONE_SLOT:
+            missed = next_slot(clock.zone, clock.wall, clock.cadence, slot, clock.anchor) <= self._now
+        plan = _Plan(
+            next_release_at=self._codec.moment_to_db(advance.next_release_at),
+            waiting_for=advance.waiting_for,
+            anchor=self._codec.day_to_db(advance.anchor),
+            finished=advance.finished,
+            missed_slots=missed,
+        )
+        self._plans[key] = plan
+        return plan
+
+    def resume_slot(self, clock_key: ClockKey, paused_until: dt.datetime) -> dt.datetime:
+        clock = self.clock(clock_key)
+        return next_slot(clock.zone, clock.wall, clock.cadence, paused_until, clock.anchor)
+
+
+class _Batch:
+    """The rows of one claimed batch, planned into parameter lists and written with executemany."""
+
+    def __init__(self, planner: _Planner, cursor: Any) -> None:
+        self._planner = planner
+        self._cursor = cursor
+        self._sql = planner._sql
+        self._codec = planner._codec
+        self._now = planner._now
+        self._now_db = planner._now_db
+        self._report = planner.report
+        self._deliveries: list[tuple[Any, ...]] = []
+        self._advances: list[tuple[Any, ...]] = []
+        self._status_advances: list[tuple[Any, ...]] = []
+        self._reschedules: list[tuple[Any, ...]] = []
+        self._finishes: list[tuple[Any, ...]] = []
+
+    def write(self) -> int:
+        """Insert the deliveries, then advance the enrollments; returns how many enrollments changed."""
+        cursor = self._cursor
+        if self._deliveries:
+            cursor.executemany(self._sql.insert_delivery, self._deliveries)
+            self._report.released += max(cursor.rowcount, 0)
+        changed = 0
+        for statement, parameters in (
+            (self._sql.advance, self._advances),
+            (self._sql.advance_with_status, self._status_advances),
+            (self._sql.reschedule, self._reschedules),
+            (self._sql.finish, self._finishes),
+        ):
+            if parameters:
+                cursor.executemany(statement, parameters)
+                changed += max(cursor.rowcount, 0)
+        return changed
+
+    def plan_row(self, row: Any) -> None:
+        (
+            enrollment_id,
+            learner_id,
+            course_slug,
+            status,
+            cadence,
+            local_time,
+            anchor_raw,
+            last_slug,
+            next_slug,
+            slot_raw,
+            paused_raw,
+            zone_name,
+        ) = row
+        planner = self._planner
+        view = planner.course(course_slug)
+        if view is None:
+            log.warning(
+                "course %r is not loaded: learner %s's release of %r waits %s",
+                course_slug,
+                learner_id,
+                next_slug,
+                UNPLANNABLE_RETRY,
+            )
+            self.postpone(enrollment_id, slot_raw)
+            return
+        clock_key: ClockKey = (zone_name, local_time, cadence, anchor_raw)
+        resumes = status == _PAUSED
+        if resumes:
+            paused_until = self._codec.moment_from_db(paused_raw)
+            if paused_until is None or paused_until > self._now:
+                self._hold_paused(enrollment_id, slot_raw, clock_key, paused_until)
+                return
+        elif status != _ACTIVE:
+            log.warning("enrollment %s is %s but had a release scheduled; cleared", enrollment_id, status)
+            self._hold(enrollment_id, slot_raw, None)
+            return
+        step = view.steps.get(next_slug) if next_slug is not None else None
+        if step is None:
+            step = self._replacement(view, enrollment_id, learner_id, last_slug, next_slug)
+            if step is None:
+                self._report.finished += 1
+                self._finishes.append((self._now_db, enrollment_id, slot_raw))
+                return
+        slot = self._codec.moment_from_db(slot_raw)
+        assert slot is not None
+        plan = planner.plan(view.course, step, clock_key, slot_raw, slot)
+        self._count(plan, slot, learner_id, course_slug, step.lesson.slug)
+        self._deliveries.append(
+            (enrollment_id, learner_id, course_slug, step.lesson.slug, slot_raw, self._now_db, self._now_db)
+        )
+        values = (
+            step.lesson.slug,
+            step.next_lesson_slug,
+            slot_raw,
+            plan.next_release_at,
+            plan.waiting_for,
+            plan.anchor,
+        )
+        guard = (enrollment_id, slot_raw, next_slug)
+        if resumes or plan.finished:
+            status_after = _FINISHED if plan.finished else _ACTIVE
+            finished_at = self._now_db if plan.finished else None
+            self._status_advances.append((*values, status_after, finished_at, *guard))
+        else:
+            # Most releases leave the status alone: keeping it out of the UPDATE spares its index.
+            self._advances.append((*values, *guard))
+
+    def _count(
+        self, plan: _Plan, slot: dt.datetime, learner_id: int, course_slug: str, lesson_slug: str
+    ) -> None:
+        report = self._report
+        lateness = (self._now - slot).total_seconds()
+        report.total_lateness_s += lateness
+        if lateness > report.max_lateness_s:
+            report.max_lateness_s = lateness
+        if plan.finished:
+            report.finished += 1
+        if plan.missed_slots:
+            report.missed_slots += 1
+            log.info(
+                "missed release for learner %s: %s/%s was due %s; delivering one overdue lesson",
+                learner_id,
+                course_slug,
+                lesson_slug,
+                slot.isoformat(),
+            )
+
+    def _replacement(
+        self,
+        view: _CourseView,
+        enrollment_id: int,
+        learner_id: int,
+        last_slug: str | None,
+        missing_slug: str | None,
+    ) -> _Step | None:
+        """The next lesson in course order this enrollment has not had, when its next one was removed."""
+        self._cursor.execute(self._sql.delivered_slugs, (enrollment_id,))
+        delivered = {slug for (slug,) in self._cursor.fetchall()}
+        lessons = view.course.lessons
+        start = 0
+        if last_slug is not None and last_slug in view.by_slug:
+            start = lessons.index(view.by_slug[last_slug]) + 1
+        replacement = next((lesson for lesson in lessons[start:] if lesson.slug not in delivered), None)
+        if missing_slug is not None:
+            self._report.skipped_missing_lesson += 1
+            log.warning(
+                "lesson %r is no longer in course %r: learner %s gets %s instead",
+                missing_slug,
+                view.course.slug,
+                learner_id,
+                repr(replacement.slug) if replacement else "nothing more (course finished)",
+            )
+        return None if replacement is None else view.steps[replacement.slug]
+
+    def _hold_paused(
+        self, enrollment_id: int, slot_raw: Any, clock_key: ClockKey, paused_until: dt.datetime | None
+    ) -> None:
+        """A paused enrollment claimed early: due again at its first slot after the pause (never if open)."""
+        resume_at = None if paused_until is None else self._planner.resume_slot(clock_key, paused_until)
+        self._hold(enrollment_id, slot_raw, resume_at)
+
+    def _hold(self, enrollment_id: int, slot_raw: Any, due_again: dt.datetime | None) -> None:
+        self._report.held += 1
+        self._reschedules.append((self._codec.moment_to_db(due_again), enrollment_id, slot_raw))
+
+    def postpone(self, enrollment_id: int, slot_raw: Any) -> None:
+        self._report.postponed += 1
+        self._reschedules.append(
+            (self._codec.moment_to_db(self._now + UNPLANNABLE_RETRY), enrollment_id, slot_raw)
+        )
