@@ -31,6 +31,7 @@ VERBS = {
     "keep": "cancel unenrolling enrollment <id>",
     "bcast": "confirm broadcast <id>",
     "more": "show more choices for <step> of enrollment <id>",
+    "forget": "delete everything stored about learner <id>: <yes>, or <no> to keep it",
 }
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_+\-./,]{1,48}$")

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from sqlmodel import Session, select
 
-from bot import usecases
+from bot import privacy, usecases
 from bot.actions import decode, encode
 from bot.cadence import CadenceError, TimeOfDayError, parse_cadence, parse_time_of_day
 from bot.catalog import Catalog
@@ -29,6 +29,7 @@ from bot.ports import (
     ButtonPressed,
     Capabilities,
     Command,
+    FilePart,
     InboundEvent,
     LocationShared,
     OutboundPart,
@@ -38,6 +39,7 @@ from bot.ports import (
     Sender,
 )
 from bot.render import render_lesson, render_quiz_feedback, render_text_reply
+from bot.throttle import THROTTLE_NOTICE, Throttle, Verdict
 from bot.timezones import ZoneNotFound, likely_zones, load_zone, resolve_zone, zone_for_location
 from bot.usecases import UserError
 
@@ -69,6 +71,8 @@ LEARNER_COMMANDS: tuple[tuple[str, str], ...] = (
     ("repeat", "See the last lesson again"),
     ("settings", "Your time zone, time and pace"),
     ("stop", "Leave a course"),
+    ("mydata", "Everything I store about you"),
+    ("forgetme", "Delete everything I store about you"),
     ("help", "What I can do"),
 )
 
@@ -85,6 +89,8 @@ HELP = """Here is what I understand:
 /repeat – see the last lesson again
 /settings – your time zone, time and pace
 /stop – leave a course
+/mydata – everything I store about you, as a file
+/forgetme – delete everything I store about you
 /help – this list"""
 
 
@@ -99,15 +105,23 @@ class Conversation:
         capabilities: Mapping[str, Capabilities],
         *,
         on_change: Callable[[], None] = lambda: None,
+        throttle: Throttle | None = None,
     ) -> None:
         self._database = database
         self._catalog = catalog
         self._clock = clock
         self._capabilities = dict(capabilities)
         self._on_change = on_change
+        self._throttle = throttle
 
     async def handle(self, event: InboundEvent) -> Reply:
         """Answer one event; never raises."""
+        if self._throttle is not None:
+            verdict = self._throttle.check(event.sender.platform, event.sender.user_id)
+            if verdict is Verdict.NOTICE:
+                return self._say(self._caps(event.sender), THROTTLE_NOTICE)
+            if verdict is Verdict.DROP:
+                return Reply(())
         caps = self._caps(event.sender)
         try:
             reply = await self._database.run(lambda session: self._dispatch(session, event, caps))
@@ -140,7 +154,10 @@ class Conversation:
             delivery = usecases.delivery_for_poll(session, learner, event.sender.platform, event.poll_id)
             return self._quiz(session, learner, delivery, event.option_index, caps, now)
         if isinstance(event, LocationShared):
-            choice = zone_for_location(event.latitude, event.longitude)
+            try:
+                choice = zone_for_location(event.latitude, event.longitude)
+            except ValueError:  # not a place on Earth (a forged or broken update)
+                choice = None
             if choice is None:
                 raise UserError("I could not find a time zone for that place. Please type your city instead.")
             return self._zone_chosen(
@@ -173,6 +190,16 @@ class Conversation:
             return self._schedule(session, learner, caps, now)
         if name == "settings":
             return self._settings(session, learner, caps)
+        if name == "mydata":
+            content = privacy.personal_data(session, learner, now)
+            note = self._say(caps, privacy.MY_DATA_NOTE).parts
+            return Reply((*note, FilePart(privacy.MY_DATA_FILENAME, content)), private=True)
+        if name == "forgetme":
+            confirm: tuple[AnyButton, ...] = (
+                Button("Yes, delete my data", encode("forget", learner.id or 0, "yes")),
+                Button("No, keep it", encode("forget", learner.id or 0, "no")),
+            )
+            return self._say(caps, privacy.FORGET_QUESTION, confirm)
         if name in ("timezone", "tz"):
             enrollment = self._focus_or_none(session, learner)
             if not args:
@@ -238,6 +265,13 @@ class Conversation:
             if _int(args[0]) > 0:
                 zone_target = usecases.enrollment_of(session, learner, _int(args[0]))
             return self._zone_chosen(session, learner, zone_target, args[1], args[1], caps, now)
+        if verb == "forget" and len(args) == 2:
+            if _int(args[0]) != learner.id:
+                raise UserError(privacy.NOT_YOURS)
+            if args[1] != "yes":
+                return self._say(caps, privacy.KEPT)
+            privacy.forget(session, learner)
+            return self._say(caps, privacy.FORGOTTEN)
         enrollment = usecases.enrollment_of(session, learner, _int(args[0]) if args else -1)
         if verb == "time" and len(args) == 2:
             return self._time_chosen(session, learner, enrollment, _parse_time(args[1]), caps, now)

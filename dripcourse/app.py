@@ -17,6 +17,7 @@ from bot.conversation import LEARNER_COMMANDS, Conversation
 from bot.db import Database, create_db_engine, upgrade
 from bot.ports import ChatAdapter
 from bot.settings import Settings
+from bot.throttle import Throttle
 from scheduler.heartbeat import Heartbeat
 from scheduler.metrics import MetricsServer, create_metrics, start_metrics_server
 from scheduler.pacer import Pacer, discord_pacer, telegram_pacer
@@ -98,6 +99,7 @@ class App:
             clock,
             {platform: adapter.capabilities for platform, adapter in self.adapters.items()},
             on_change=self.heartbeat.poke,
+            throttle=Throttle(),
         )
         self._announce = announce
         self._background = background

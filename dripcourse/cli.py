@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from dripcourse.commands.backup import backup_command
 from dripcourse.commands.chat import chat_command
 from dripcourse.commands.check import check_command
 from dripcourse.commands.db import db_app
@@ -25,6 +26,7 @@ app.command("demo")(demo_command)
 app.command("check")(check_command)
 app.command("schedule")(schedule_command)
 app.command("status")(status_command)
+app.command("backup")(backup_command)
 app.add_typer(db_app, name="db")
 
 
