@@ -177,14 +177,18 @@ def recompute(catalog: Catalog, enrollment: Enrollment, learner: Learner, now: d
     upcoming = course.lesson(enrollment.next_lesson_slug)
     if upcoming is None:
         upcoming = course.lesson_after(enrollment.last_lesson_slug)
+    clock = learner_clock(learner, enrollment)
+    # A release uses up its local date: a new time, zone or pace never brings a second lesson that day.
+    released = enrollment.last_release_at
     advance = schedule_upcoming(
         course,
         previous,
         upcoming,
-        learner_clock(learner, enrollment),
-        previous_release_at=enrollment.last_release_at,
+        clock,
+        previous_release_at=released,
         after=after,
         satisfied_gate=True,
+        not_before_date=release_date(released, clock) + dt.timedelta(days=1) if released else None,
     )
     enrollment.next_lesson_slug = advance.next_lesson_slug
     enrollment.next_release_at = advance.next_release_at
