@@ -11,7 +11,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
 from bot.cadence import Cadence, parse_cadence, parse_time_of_day
@@ -223,6 +223,9 @@ def enrol(
     if existing is not None and existing.status in OPEN_STATUSES:
         return Enrolment(existing, already=True)
     if existing is not None:
+        # Starting over: the old enrollment's outbox rows and answers go with it.
+        for table in (QuizPoll, QuizAnswer, Delivery):
+            session.execute(delete(table).where(col(table.enrollment_id) == existing.id))
         session.delete(existing)
         session.flush()
     enrollment = Enrollment(
