@@ -15,6 +15,7 @@ from bot.catalog import Catalog
 from bot.clock import Clock
 from bot.conversation import LEARNER_COMMANDS, Conversation
 from bot.db import Database, create_db_engine, upgrade
+from bot.discussion import DiscussionService, ThreadHost
 from bot.ports import ChatAdapter
 from bot.settings import Settings
 from bot.throttle import Throttle
@@ -75,6 +76,8 @@ class App:
         self.database = database
         self.catalog = catalog
         self.metrics = create_metrics()
+        hosts = {platform: host for platform, host in self.adapters.items() if isinstance(host, ThreadHost)}
+        self.discussion = DiscussionService(database, hosts, clock)
         self.sender = Sender(
             database,
             catalog,
@@ -84,6 +87,7 @@ class App:
             settings.sender,
             metrics=self.metrics,
             secrets=settings.secret_values(),
+            discuss_url=self.discussion.lesson_link,
         )
         self.heartbeat = Heartbeat(
             database,
@@ -151,6 +155,7 @@ class App:
         for platform, adapter in self.adapters.items():
             await adapter.start(self.conversation.handle)
             self._announce(f"{platform} adapter started")
+        await self.discussion.check_rights(self.catalog.courses())
         metrics = self.settings.metrics
         if metrics.enabled:
             self._metrics_server = start_metrics_server(metrics.host, metrics.port, self.metrics.registry)

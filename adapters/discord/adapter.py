@@ -27,6 +27,7 @@ from adapters.discord.choices import CourseChoices, time_choices, zone_choices
 from adapters.discord.commands import build_command_tree
 from adapters.discord.dm_pacing import DmOpenPacer, Monotonic, Sleep
 from adapters.discord.errors import classify
+from adapters.discord.forum import MAX_THREAD_NAME, DiscordThreads
 from adapters.discord.materialize import embed_of, open_files, size_of, view_of
 from adapters.discord.outbound import CallFailed, Outbound, rate_limit_trace
 from adapters.discord.translate import (
@@ -43,6 +44,7 @@ from adapters.discord.translate import (
     sender_for,
 )
 from bot.capabilities import DISCORD
+from bot.discussion import CreatedThread
 from bot.ports import (
     Capabilities,
     InboundEvent,
@@ -53,6 +55,7 @@ from bot.ports import (
     Reply,
     Sender,
     SentMessage,
+    TransientError,
 )
 from bot.settings import DiscordSettings
 
@@ -104,6 +107,7 @@ class DiscordAdapter:
         self._dm_pacer = DmOpenPacer(settings.dm_opens_per_minute, monotonic=monotonic, sleep=sleep)
         self._client: discord.Client | None = None
         self._outbound: Outbound | None = None
+        self._threads: DiscordThreads | None = None
         self._connection: asyncio.Task[None] | None = None
         self._on_event: InboundHandler | None = None
         self._installed_base: str | None = None
@@ -136,6 +140,7 @@ class DiscordAdapter:
             request_timeout=self._request_timeout,
             secrets=[self._token],
         )
+        self._threads = DiscordThreads(client, self._outbound)
         build_command_tree(
             client, self._run_command, courses=self._course_choices, zones=zone_choices, times=time_choices
         )
@@ -153,7 +158,7 @@ class DiscordAdapter:
     async def stop(self) -> None:
         """Disconnect and close the HTTP session; safe to call twice."""
         client, self._client = self._client, None
-        self._on_event, self._outbound = None, None
+        self._on_event, self._outbound, self._threads = None, None, None
         if client is not None:
             await client.close()
         connection, self._connection = self._connection, None
@@ -189,6 +194,36 @@ class DiscordAdapter:
                 await outbound.post_all(channel_id, self._messages(part), "", sender.chat_id)
         except CallFailed as failure:
             raise failure.classified from failure.original
+
+    # --- ThreadHost: lesson threads in a forum or text channel ---------------------------------------
+
+    @property
+    def max_thread_title(self) -> int:
+        return MAX_THREAD_NAME
+
+    async def create_thread(self, chat_id: str, title: str, opening: str) -> CreatedThread:
+        """A forum post opened by `opening`, or a public thread in a text channel (opened by `post`)."""
+        return await self._require_threads().create(chat_id, title, opening)
+
+    async def post(self, chat_id: str, thread_id: str, text: str, *, pin: bool) -> str:
+        return await self._require_threads().post(chat_id, thread_id, text, pin=pin)
+
+    async def close_thread(self, chat_id: str, thread_id: str) -> None:
+        await self._require_threads().set_closed(chat_id, thread_id, True)
+
+    async def reopen_thread(self, chat_id: str, thread_id: str) -> None:
+        await self._require_threads().set_closed(chat_id, thread_id, False)
+
+    async def thread_stats(self, chat_id: str, thread_id: str) -> int | None:
+        return await self._require_threads().message_count(chat_id, thread_id)
+
+    async def check_rights(self, chat_id: str) -> list[str]:
+        return await self._require_threads().check_rights(chat_id)
+
+    def _require_threads(self) -> DiscordThreads:
+        if self._threads is None:
+            raise TransientError("the Discord adapter is not started")
+        return self._threads
 
     # --- inbound -----------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ once. Sends raise only the core's `PlatformError` classes. The bot token never r
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import html
 import logging
@@ -30,6 +31,8 @@ from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
 from adapters.telegram.errors import classify
+from adapters.telegram.forum import MAX_TOPIC_NAME, ForumTopics
+from adapters.telegram.group_budget import GroupBudget
 from adapters.telegram.translate import (
     BotCall,
     BotIdentity,
@@ -41,6 +44,7 @@ from adapters.telegram.translate import (
     uploaded_file_id,
 )
 from bot.capabilities import telegram_capabilities
+from bot.discussion import CreatedThread
 from bot.logs import SecretScrubber
 from bot.ports import (
     AmbiguousError,
@@ -124,6 +128,8 @@ class TelegramAdapter:
         self._sends_in_flight = 0
         self._no_sends_in_flight = asyncio.Event()
         self._no_sends_in_flight.set()
+        self._group_budget = GroupBudget(settings.per_group_per_minute)
+        self._forum = ForumTopics(self._bot, self._classify, self._group_budget)
 
     # --- ChatAdapter -------------------------------------------------------------------------------
 
@@ -197,13 +203,16 @@ class TelegramAdapter:
 
     async def send(self, chat_id: str, part: OutboundPart, *, idempotency_key: str = "") -> SentMessage:
         """Send one part (connecting first if needed). Telegram has no idempotency key: it is not used."""
+        return await self._send_tracked(chat_id, part)
+
+    async def _send_tracked(self, chat_id: str, part: OutboundPart, thread_id: str = "") -> SentMessage:
         if self._stopped:
             raise TransientError("the Telegram adapter is stopped")
         self._sends_in_flight += 1
         self._no_sends_in_flight.clear()
         try:
             application = await self._open()
-            return await self._send(application.bot, chat_id, part)
+            return await self._send(application.bot, chat_id, part, thread_id)
         except RuntimeError as error:
             if not self._stopped:
                 raise
@@ -231,8 +240,38 @@ class TelegramAdapter:
             if not error.unreachable:
                 raise
             delivered = False  # never started a private chat with the bot, or blocked it
+        if not await self._group_budget.try_take(group, within=self._group_budget.interval):
+            log.info("no pointer to the private answer in group %s: its message budget is used up", group)
+            return
         payload = sender.start_payload if isinstance(sender, TelegramSender) else ""
-        await self.send(group, self._private_pointer(sender, delivered, payload))
+        topic = sender.group_thread_id if isinstance(sender, TelegramSender) else ""
+        await self._send_tracked(group, self._private_pointer(sender, delivered, payload), topic)
+
+    # --- ThreadHost: lesson topics in a forum supergroup -------------------------------------------
+
+    @property
+    def max_thread_title(self) -> int:
+        return MAX_TOPIC_NAME
+
+    async def create_thread(self, chat_id: str, title: str, opening: str) -> CreatedThread:
+        """A new topic; the opening is posted (and pinned) by `post`, not here."""
+        return await self._forum.create(chat_id, title)
+
+    async def post(self, chat_id: str, thread_id: str, text: str, *, pin: bool) -> str:
+        return await self._forum.post(chat_id, thread_id, text, pin=pin)
+
+    async def close_thread(self, chat_id: str, thread_id: str) -> None:
+        await self._forum.set_closed(chat_id, thread_id, True)
+
+    async def reopen_thread(self, chat_id: str, thread_id: str) -> None:
+        await self._forum.set_closed(chat_id, thread_id, False)
+
+    async def thread_stats(self, chat_id: str, thread_id: str) -> int | None:
+        """Always None: the Bot API does not count a topic's messages."""
+        return None
+
+    async def check_rights(self, chat_id: str) -> list[str]:
+        return await self._forum.check_rights(chat_id)
 
     # --- inbound -----------------------------------------------------------------------------------
 
@@ -293,11 +332,13 @@ class TelegramAdapter:
                 self._me = BotIdentity(application.bot.id, application.bot.username)
             return self._application
 
-    async def _send(self, bot: Bot, chat_id: str, part: OutboundPart) -> SentMessage:
+    async def _send(self, bot: Bot, chat_id: str, part: OutboundPart, thread_id: str = "") -> SentMessage:
         message_ids: list[str] = []
         poll_id: str | None = None
         uploaded: dict[str, str] = {}
         for call in part_calls(_chat(chat_id), part, paid_broadcast=self._paid_broadcast):
+            if thread_id:
+                call = dataclasses.replace(call, kwargs={**call.kwargs, "message_thread_id": int(thread_id)})
             messages = await self._call(bot, call, chat_id)
             message_ids += [str(message.message_id) for message in messages]
             for message, (file_key, kind) in zip(messages, call.upload_keys, strict=False):
@@ -327,7 +368,8 @@ class TelegramAdapter:
         else:
             text = "Please open a private chat with me and press Start, then ask again there."
         if sender.display_name:
-            text = f"{html.escape(sender.display_name)}, {text[0].lower()}{text[1:]}"
+            opening = text if text.startswith("I ") else text[0].lower() + text[1:]
+            text = f"{html.escape(sender.display_name)}, {opening}"
         link = private_chat_link(self.identity.username, payload)
         return TextPart(text, (LinkButton("Open private chat", link),))
 
@@ -374,6 +416,13 @@ class TelegramAdapter:
 
     def _secrets(self) -> list[str]:
         return [self._token, self._webhook_secret]
+
+    async def _bot(self) -> Bot:
+        bot: Bot = (await self._open()).bot
+        return bot
+
+    def _classify(self, error: TelegramError, chat_id: str) -> PlatformError:
+        return classify(error, chat_id, secrets=self._secrets())
 
     def _install_log_scrubbing(self) -> None:
         # A logger's filters see only its own records, not its children's: filter every logger by name.

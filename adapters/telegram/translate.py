@@ -79,6 +79,8 @@ class TelegramSender(Sender):
     """The group or supergroup the event came from; empty for a private chat."""
     start_payload: str = ""
     """A deep-link payload that resumes the request privately (`/start <payload>` sent in a group)."""
+    group_thread_id: str = ""
+    """The forum topic the event came from, so a pointer in the group lands in the same topic."""
 
 
 # --- inbound -------------------------------------------------------------------------------------
@@ -109,8 +111,11 @@ def message_to_event(message: Message, me: BotIdentity) -> InboundEvent | None:
     if user is None or user.is_bot or message.chat.type == ChatType.CHANNEL:
         return None
     private = message.chat.type == ChatType.PRIVATE
+    # A forum topic is the learners' conversation (and every message in it replies to the topic's
+    # creation, by the bot for lesson topics): there only commands are for the bot.
     replying_to_bot = (
-        message.reply_to_message is not None
+        not message.is_topic_message
+        and message.reply_to_message is not None
         and message.reply_to_message.from_user is not None
         and message.reply_to_message.from_user.id == me.id
     )
@@ -120,7 +125,12 @@ def message_to_event(message: Message, me: BotIdentity) -> InboundEvent | None:
             name, addressee, args = command
             if addressee and addressee.lower() != me.username.lower():
                 return None
-            sender = make_sender(user, message.chat, start_payload=_start_payload(name, args, private))
+            sender = make_sender(
+                user,
+                message.chat,
+                start_payload=_start_payload(name, args, private),
+                thread_id=message.message_thread_id if message.is_topic_message else None,
+            )
             return Command(sender, name, args)
         if private or replying_to_bot:
             return TextReceived(make_sender(user, message.chat), message.text)
@@ -140,7 +150,9 @@ def parse_command(text: str) -> tuple[str, str, str] | None:
     return name.lower(), addressee or "", (args or "").strip()
 
 
-def make_sender(user: User, chat: Chat | None, *, start_payload: str = "") -> TelegramSender:
+def make_sender(
+    user: User, chat: Chat | None, *, start_payload: str = "", thread_id: int | None = None
+) -> TelegramSender:
     """The sender; its `chat_id` is always the user's private chat (a user's id is their chat's id)."""
     private = chat is None or chat.type == ChatType.PRIVATE
     return TelegramSender(
@@ -152,6 +164,7 @@ def make_sender(user: User, chat: Chat | None, *, start_payload: str = "") -> Te
         is_private=private,
         group_chat_id="" if private or chat is None else str(chat.id),
         start_payload=start_payload,
+        group_thread_id=str(thread_id) if thread_id is not None and not private else "",
     )
 
 
