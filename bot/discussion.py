@@ -161,16 +161,17 @@ def _row(session: Session, key: ThreadKey) -> DiscussionThread | None:
     ).first()
 
 
-def recorded_url(session: Session, key: ThreadKey) -> str | None:
-    """The link of the lesson's thread, if it has been created."""
+def recorded_url(session: Session, key: ThreadKey, chat_id: str) -> str | None:
+    """The link of the lesson's thread in `chat_id`, if it has been created there."""
     row = _row(session, key)
-    return row.url if row is not None and row.thread_id else None
+    return row.url if row is not None and row.thread_id and row.chat_id == chat_id else None
 
 
 def claim_thread(
     session: Session, key: ThreadKey, chat_id: str, now: dt.datetime, stale_before: dt.datetime
 ) -> _Claim:
-    """Insert the claim row, or read what is there; a pending claim older than `stale_before` is taken over.
+    """Insert the claim row, or read what is there. A pending claim older than `stale_before` is taken
+    over, and so is a thread in another chat (the course's discussion moved): it is replaced.
 
     A concurrent insert of the same key raises `IntegrityError` (the caller reads again).
     """
@@ -191,14 +192,14 @@ def claim_thread(
         session.flush()
         assert row.id is not None
         return _Won(row.id, token)
-    if row.thread_id:
+    if row.thread_id and row.chat_id == chat_id:
         return _Recorded(row.url)
-    if row.created_at >= stale_before:
+    if not row.thread_id and row.created_at >= stale_before:
         return _PENDING
     taken = session.connection().execute(
         update(DiscussionThread)
         .where(col(DiscussionThread.id) == row.id, col(DiscussionThread.url) == row.url)
-        .values(url=token, chat_id=chat_id, created_at=now)
+        .values(url=token, thread_id="", chat_id=chat_id, created_at=now)
     )
     assert row.id is not None
     return _Won(row.id, token) if taken.rowcount == 1 else _PENDING
@@ -288,7 +289,7 @@ class DiscussionService:
         self._cooldown_seconds = cooldown_seconds
         self._monotonic = monotonic
         self._sleep = sleep
-        self._urls: dict[ThreadKey, str] = {}
+        self._urls: dict[tuple[ThreadKey, str], str] = {}
         self._locks: dict[ThreadKey, asyncio.Lock] = {}
         self._cooling_until: dict[tuple[str, str], float] = {}
 
@@ -322,21 +323,21 @@ class DiscussionService:
         if host is None or chat_id is None:
             return None
         key = ThreadKey(platform, course.slug, lesson.slug, cohort_key)
-        known = self._urls.get(key)
+        known = self._urls.get((key, chat_id))
         if known is not None:
             return known
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
             url = await self._find_or_create(host, key, chat_id, course, lesson)
         if url is not None:
-            self._urls[key] = url
+            self._urls[(key, chat_id)] = url
             self._locks.pop(key, None)
         return url
 
     async def _find_or_create(
         self, host: ThreadHost, key: ThreadKey, chat_id: str, course: Course, lesson: Lesson
     ) -> str | None:
-        known = await self._database.run(lambda s: recorded_url(s, key))
+        known = await self._database.run(lambda s: recorded_url(s, key, chat_id))
         if known is not None:
             return known
         deadline = self._monotonic() + self._wait_seconds
@@ -398,7 +399,7 @@ class DiscussionService:
                 key.course_slug,
                 key.lesson_slug,
             )
-            return await self._database.run(lambda s: recorded_url(s, key))
+            return await self._database.run(lambda s: recorded_url(s, key, chat_id))
         log.info("created the %s thread %r for %s/%s", key.platform, title, key.course_slug, key.lesson_slug)
         if not created.opening_posted:
             try:
