@@ -171,8 +171,12 @@ def display_width(text: str) -> int:
 
 
 class _Emitter:
-    def __init__(self, markup: Markup) -> None:
+    """Collects atoms. Fine atoms (one per character) serve the splitter; coarse ones (one per run of
+    text) only build the string, much faster. Both join to exactly the same text."""
+
+    def __init__(self, markup: Markup, *, fine: bool) -> None:
         self.markup = markup
+        self.fine = fine
         self.atoms: list[Atom] = []
         self.prefix = ""
         """Written after every line break: indentation inside list items, `> ` inside Discord quotes."""
@@ -185,31 +189,39 @@ class _Emitter:
             text = text.upper()
         if self.at_line_start:
             text = text.lstrip()
-        if self.markup is Markup.DISCORD_MARKDOWN:
-            kept = [char for char in text if keeps(char, strip_bidi=False)]
-            for line_index, line in enumerate("".join(kept).split("\n")):
-                if line_index:
-                    self.newline()
-                pieces, self.at_line_start = discord_pieces(line, self.at_line_start)
-                self.atoms.extend(
-                    char_atom(char, piece, utf16_len(piece)) for char, piece in zip(line, pieces, strict=True)
-                )
-            return
-        for char in text:
-            if char == "\n":
+        text = "".join(char for char in text if keeps(char, strip_bidi=False))
+        for line_index, line in enumerate(text.split("\n")):
+            if line_index:
                 self.newline()
-            elif keeps(char, strip_bidi=False):
-                raw = html_piece(char) if self.markup is Markup.TELEGRAM_HTML else char
-                self.atoms.append(char_atom(char, raw, utf16_len(char)))
-                self.at_line_start = self.at_line_start and char in " \t"
+            if not line:
+                continue
+            if self.markup is Markup.DISCORD_MARKDOWN:
+                pieces, self.at_line_start = discord_pieces(line, self.at_line_start)
+                self._add(line, pieces, escaped_visible=True)
+            else:
+                html = self.markup is Markup.TELEGRAM_HTML
+                self._add(
+                    line, [html_piece(char) for char in line] if html else list(line), escaped_visible=False
+                )
+                self.at_line_start = False
+
+    def _add(self, source: str, pieces: list[str], *, escaped_visible: bool) -> None:
+        if self.fine:
+            self.atoms.extend(
+                char_atom(char, piece, utf16_len(piece if escaped_visible else char))
+                for char, piece in zip(source, pieces, strict=True)
+            )
+        else:
+            raw = "".join(pieces)
+            self.atoms.append(Atom(AtomKind.TEXT, raw, utf16_len(raw if escaped_visible else source)))
 
     def literal(self, text: str) -> None:
         """Text that is already in the dialect (list bullets, heading marks); lines keep the prefix."""
-        for char in text:
-            if char == "\n":
+        for line_index, line in enumerate(text.split("\n")):
+            if line_index:
                 self.newline()
-            else:
-                self.atoms.append(char_atom(char, char, utf16_len(char)))
+            if line:
+                self._add(line, list(line), escaped_visible=True)
         self.at_line_start = False
 
     def unit(self, raw: str) -> None:
@@ -220,11 +232,16 @@ class _Emitter:
     def code(self, text: str) -> None:
         """Verbatim code inside a code span or block (already made safe for Discord by the caller)."""
         html = self.markup is Markup.TELEGRAM_HTML
-        for char in text:
-            if char == "\n":
+        text = "".join(char for char in text if keeps(char, strip_bidi=False))
+        for line_index, line in enumerate(text.split("\n")):
+            if line_index:
                 self.newline()
-            elif keeps(char, strip_bidi=False):
-                self.atoms.append(char_atom(char, html_piece(char) if html else char, utf16_len(char)))
+            if line:
+                self._add(
+                    line,
+                    [html_piece(char) for char in line] if html else list(line),
+                    escaped_visible=not html,
+                )
         self.at_line_start = False
 
     def open(self, raw: str, closer: str) -> None:
@@ -260,11 +277,21 @@ class _Emitter:
         )
 
     def newline(self, lead: str = "") -> None:
-        while self.atoms and self.atoms[-1].kind is AtomKind.SPACE:
-            self.atoms.pop()
+        self.trim_end()
         raw = lead + "\n" + self.prefix
         self.atoms.append(Atom(AtomKind.NEWLINE, raw, utf16_len(raw)))
         self.at_line_start = True
+
+    def trim_end(self) -> None:
+        """Drop the spaces that end the line so far: they show nowhere and would end a span badly."""
+        while self.atoms and self.atoms[-1].kind in (AtomKind.SPACE, AtomKind.TEXT):
+            last = self.atoms.pop()
+            trimmed = "" if last.kind is AtomKind.SPACE else last.raw.rstrip(" \t")
+            if trimmed:
+                self.atoms.append(
+                    last._replace(raw=trimmed, visible=last.visible - (len(last.raw) - len(trimmed)))
+                )
+                return
 
 
 # --- the renderer ---------------------------------------------------------------------------------------
@@ -293,10 +320,12 @@ def discord_link_target(url: str) -> str:
 class DialectRenderer:
     """Walks a markdown-it syntax tree once and emits atoms in one dialect."""
 
-    def __init__(self, markup: Markup, *, softbreak_as_newline: bool = False) -> None:
+    def __init__(self, markup: Markup, *, softbreak_as_newline: bool = False, fine: bool = False) -> None:
         self.markup = markup
         self.softbreak_as_newline = softbreak_as_newline
-        self.out = _Emitter(markup)
+        self.fine = fine
+        """One atom per character (for the splitter) instead of one per run of text."""
+        self.out = _Emitter(markup, fine=fine)
         self._active_styles: set[str] = set()
         self._quote_depth = 0
         self._list_depth = 0
@@ -309,8 +338,9 @@ class DialectRenderer:
         result: list[list[Atom]] = []
         heading: list[Atom] = []
         for node in root.children:
-            self.out = _Emitter(self.markup)
+            self.out = _Emitter(self.markup, fine=self.fine)
             self._block(node)
+            self.out.trim_end()
             if not joined(self.out.atoms).strip():
                 continue
             atoms = self.out.atoms
@@ -532,7 +562,7 @@ class DialectRenderer:
 
     def _styled(self, style: str, children: Sequence[SyntaxTreeNode]) -> None:
         marks = self._marks(style)
-        if marks is None or style in self._active_styles or not children:
+        if marks is None or style in self._active_styles or not _has_content(children):
             self._inline_or_blocks(children)
             return
         opener, closer = marks
@@ -596,7 +626,7 @@ class DialectRenderer:
                 self.out.unit(f"<{url}>")
                 return
             closer = f"](<{discord_link_target(url)}>)"
-            if self.out.atoms and self.out.atoms[-1].raw == "!":
+            if self.out.atoms and self.out.atoms[-1].raw.endswith("!"):
                 self.out.unit(ZWSP)  # `![` would open an image in CommonMark
             self.out.open("[", closer)
             self._link_label(url, node, label_is_url)
@@ -613,6 +643,16 @@ class DialectRenderer:
             self.out.text(url)
         else:
             self._inline(node.children)
+
+
+def _has_content(nodes: Sequence[SyntaxTreeNode]) -> bool:
+    """True when the inline nodes show something (an empty span would print its marks literally)."""
+    for node in nodes:
+        if node.type in ("code_inline", "link", "image") or (node.type == "text" and node.content.strip()):
+            return True
+        if _has_content(node.children):
+            return True
+    return False
 
 
 def _is_list(node: SyntaxTreeNode) -> bool:

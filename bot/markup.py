@@ -7,6 +7,8 @@ and closing and reopening its formatting at each cut so every message stays vali
 
 from __future__ import annotations
 
+import functools
+import html
 import re
 from dataclasses import dataclass
 
@@ -41,7 +43,13 @@ BLOCK_SEPARATOR = "\n\n"
 
 def render_markdown(markdown: str, markup: Markup) -> list[str]:
     """The top-level blocks of `markdown` in the dialect, each a complete, balanced fragment."""
-    return [joined(atoms) for atoms in DialectRenderer(markup).blocks(markdown)]
+    return list(_rendered(markdown, markup))
+
+
+@functools.lru_cache(maxsize=1024)
+def _rendered(markdown: str, markup: Markup) -> tuple[str, ...]:
+    # The sender renders the same lesson for every learner: parse it once per dialect.
+    return tuple(joined(atoms) for atoms in DialectRenderer(markup).blocks(markdown))
 
 
 # --- escaping and the core's own phrases ------------------------------------------------------------
@@ -117,12 +125,14 @@ def _budget(limit: int, markup: Markup) -> _Budget:
     return _Budget(limit, None, None)
 
 
+_HTML_TAG = re.compile(r"<(/?)[a-zA-Z][a-zA-Z0-9-]*[^<>]*>")
+
+
 def _cost(text: str, markup: Markup) -> _Cost:
     if markup is Markup.TELEGRAM_HTML:
-        atoms = lex_html(text)
-        visible = sum(atom.visible for atom in atoms)
-        markers = sum(1 for atom in atoms if atom.kind is AtomKind.OPEN)
-        return _Cost(visible, utf16_len(text), markers)
+        tags = _HTML_TAG.findall(text)
+        visible = utf16_len(html.unescape(_HTML_TAG.sub("", text)))
+        return _Cost(visible, utf16_len(text), sum(1 for closing in tags if not closing))
     length = utf16_len(text)
     return _Cost(length, length, 0)
 
@@ -187,7 +197,7 @@ def _atoms(block: str, markup: Markup) -> list[Atom]:
 def _discord_atoms(block: str) -> list[Atom]:
     """The block's atoms with its formatting spans, recovered by parsing it again; plain escaped text
     atoms when the block is not in the form `render_markdown` writes."""
-    renderer = DialectRenderer(Markup.DISCORD_MARKDOWN, softbreak_as_newline=True)
+    renderer = DialectRenderer(Markup.DISCORD_MARKDOWN, softbreak_as_newline=True, fine=True)
     atoms: list[Atom] = []
     for index, block_atoms in enumerate(renderer.blocks(block)):
         if index:
@@ -199,6 +209,7 @@ def _discord_atoms(block: str) -> list[Atom]:
 
 
 _NEWLINE_CUT, _SPACE_CUT, _CHARACTER_CUT = 0, 1, 2
+_CUT_ATOM = {_NEWLINE_CUT: AtomKind.NEWLINE, _SPACE_CUT: AtomKind.SPACE}
 # Text that Markdown would read as a quote, list or heading underline if a message started with it.
 _LINE_START_SYNTAX = re.compile(r"[>\-+=]|[0-9]{1,9}[.)]")
 
@@ -229,10 +240,14 @@ def _split_atoms(atoms: list[Atom], budget: _Budget) -> list[str]:
     while start < len(atoms):
         cut, stack = _next_cut(atoms, start, carried, budget)
         end = cut
+        closing = stack
         if cut < len(atoms):
-            while end > start + 1 and _blank(atoms[end - 1]):
+            # Spans do not end on whitespace or open empty: leave both to the next message.
+            while end > start + 1 and (_blank(atoms[end - 1]) or atoms[end - 1].kind is AtomKind.OPEN):
+                if atoms[end - 1].kind is AtomKind.OPEN:
+                    closing = closing[:-1]
                 end -= 1
-        closers = "".join(marker.closer for marker in reversed(stack))
+        closers = "".join(marker.closer for marker in reversed(closing))
         pieces.append(joined(carried) + joined(atoms[start:end]) + closers)
         start = cut
         if start < len(atoms) and atoms[start].kind is AtomKind.NEWLINE:
@@ -243,6 +258,10 @@ def _split_atoms(atoms: list[Atom], budget: _Budget) -> list[str]:
         else:
             while start < len(atoms) and _blank(atoms[start]):
                 start += 1
+        # A span that closes right at the cut is already closed: do not reopen it empty.
+        while start < len(atoms) and atoms[start].kind is AtomKind.CLOSE and stack:
+            stack = stack[:-1]
+            start += 1
         carried = stack
     return pieces
 
@@ -255,51 +274,56 @@ def _blank(atom: Atom) -> bool:
 def _next_cut(
     atoms: list[Atom], start: int, carried: tuple[Atom, ...], budget: _Budget
 ) -> tuple[int, tuple[Atom, ...]]:
-    """Where the message starting at `start` (reopening `carried`) ends, and the markers open there."""
+    """Where the message starting at `start` (reopening `carried`) ends, and the markers open there.
+
+    A message's size with its open markers closed never shrinks as atoms are added (a close costs what
+    it saves), so every boundary before the first atom that overflows fits: the best cut is the last
+    line boundary among them, else the last word boundary, else the last character boundary.
+    """
     visible = sum(marker.visible for marker in carried)
     raw = sum(marker.raw_units for marker in carried)
     markers = len(carried) if budget.markers is not None else 0
-    stack = list(carried)
+    stack = carried
     close_visible = sum(marker.closer_visible for marker in stack)
     close_raw = sum(utf16_len(marker.closer) for marker in stack)
-    best: dict[int, tuple[int, tuple[Atom, ...]]] = {}
-    has_text = False
+    stacks: list[tuple[Atom, ...]] = []
+    first_text = -1
     index = start
     while index < len(atoms):
         atom = atoms[index]
-        if has_text and index > start:
-            kind = _cut_kind(atoms, index)
-            if kind is not None and budget.allows(visible + close_visible, raw + close_raw, markers):
-                best[kind] = (index, tuple(stack))
-        next_visible, next_raw, next_markers = visible + atom.visible, raw + atom.raw_units, markers
-        next_close_visible, next_close_raw = close_visible, close_raw
-        if atom.kind is AtomKind.OPEN:
-            next_markers += 1
-            next_close_visible += atom.closer_visible
-            next_close_raw += utf16_len(atom.closer)
-        elif atom.kind is AtomKind.CLOSE and stack:
-            next_close_visible -= stack[-1].closer_visible
-            next_close_raw -= utf16_len(stack[-1].closer)
-        if not budget.allows(next_visible + next_close_visible, next_raw + next_close_raw, next_markers):
+        stacks.append(stack)
+        kind = atom.kind
+        visible += atom.visible
+        raw += atom.raw_units
+        if kind is AtomKind.OPEN:
+            markers += 1
+            close_visible += atom.closer_visible
+            close_raw += utf16_len(atom.closer)
+        elif kind is AtomKind.CLOSE and stack:
+            close_visible -= stack[-1].closer_visible
+            close_raw -= utf16_len(stack[-1].closer)
+        if not budget.allows(visible + close_visible, raw + close_raw, markers):
             break
-        visible, raw, markers = next_visible, next_raw, next_markers
-        close_visible, close_raw = next_close_visible, next_close_raw
-        if atom.kind is AtomKind.OPEN:
-            stack.append(atom)
-        elif atom.kind is AtomKind.CLOSE and stack:
-            stack.pop()
-        elif atom.kind is AtomKind.TEXT:
-            has_text = True
+        if kind is AtomKind.OPEN:
+            stack = (*stack, atom)
+        elif kind is AtomKind.CLOSE and stack:
+            stack = stack[:-1]
+        elif kind is AtomKind.TEXT and first_text < 0:
+            first_text = index
         index += 1
     else:
-        return index, tuple(stack)
-    for kind in (_NEWLINE_CUT, _SPACE_CUT, _CHARACTER_CUT):
-        if kind in best:
-            return best[kind]
+        return index, stack
+    if first_text >= 0:
+        for wanted in (_NEWLINE_CUT, _SPACE_CUT, _CHARACTER_CUT):
+            for cut in range(index, first_text, -1):
+                if wanted is not _CHARACTER_CUT and atoms[cut].kind is not _CUT_ATOM[wanted]:
+                    continue
+                if _cut_kind(atoms, cut) == wanted:
+                    return cut, stacks[cut - start]
     # No boundary fits with its formatting closed: cut before the atom that overflowed, or, when even
     # the first atom is too long, after it, so that every message makes progress.
     if index > start:
-        return index, tuple(stack)
+        return index, stacks[index - start]
     return start + 1, _stack_after(carried, atoms[start])
 
 

@@ -11,8 +11,8 @@ import html
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
 from enum import Enum
+from typing import NamedTuple
 
 
 class AtomKind(Enum):
@@ -23,8 +23,7 @@ class AtomKind(Enum):
     CLOSE = "close"
 
 
-@dataclass(frozen=True, slots=True)
-class Atom:
+class Atom(NamedTuple):
     kind: AtomKind
     raw: str
     """Exactly what goes into the message."""
@@ -36,12 +35,14 @@ class Atom:
 
     @property
     def raw_units(self) -> int:
+        if len(self.raw) == 1:
+            return 2 if ord(self.raw) > 0xFFFF else 1
         return utf16_len(self.raw)
 
 
 def utf16_len(text: str) -> int:
     """Length in UTF-16 code units, the unit Telegram counts (astral characters count twice)."""
-    return len(text) + sum(1 for char in text if ord(char) > 0xFFFF)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def char_atom(source: str, raw: str, visible: int) -> Atom:
@@ -78,7 +79,7 @@ def joins_next(atom: Atom) -> bool:
 # --- lexers for text that is already rendered --------------------------------------------------------
 
 _HTML_PIECE = re.compile(
-    r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)[^<>]*>|&(#[0-9]+|#[xX][0-9a-fA-F]+|[a-zA-Z]+);|.", re.S
+    r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)[^<>]*>|&(#[0-9]+|#[xX][0-9a-fA-F]+|[a-zA-Z]+);|[^<&]+|.", re.S
 )
 
 
@@ -95,13 +96,16 @@ def lex_html(text: str) -> list[Atom]:
         elif match.group(3) is not None:
             atoms.append(Atom(AtomKind.TEXT, piece, utf16_len(html.unescape(piece))))
         else:
-            atoms.append(char_atom(piece, piece, utf16_len(piece)))
+            atoms.extend(lex_plain(piece))
     return atoms
 
 
 def lex_plain(text: str) -> list[Atom]:
     """Atoms of text without markers: every character counts as itself."""
-    return [char_atom(char, char, utf16_len(char)) for char in text]
+    return [Atom(_CHAR_KINDS.get(char, AtomKind.TEXT), char, 2 if ord(char) > 0xFFFF else 1) for char in text]
+
+
+_CHAR_KINDS = {"\n": AtomKind.NEWLINE, " ": AtomKind.SPACE, "\t": AtomKind.SPACE}
 
 
 _ESCAPED_PIECE = re.compile(r"\\[!-/:-@\[-`{-~]|.", re.S)

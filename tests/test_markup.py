@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from bot.markdown_dialects import DialectRenderer
 from bot.markup import (
     TELEGRAM_MAX_ENTITIES,
     bold,
@@ -19,7 +20,7 @@ from bot.markup import (
     split_message,
     text_length,
 )
-from bot.markup_atoms import utf16_len
+from bot.markup_atoms import joined, utf16_len
 from bot.ports import Markup
 from tests.markup_checks import (
     discord_parser,
@@ -375,6 +376,15 @@ def test_discord_rendering_reads_back_as_itself(markdown: str) -> None:
     for block in render_markdown(markdown, DISCORD):
         assume(not re.search("[*~|`]" + ZWSP + "[*~|`]", block))
         assert render_markdown(block, DISCORD) == [block]
+
+
+@settings(max_examples=100, deadline=None)
+@given(MARKDOWN)
+def test_character_atoms_and_run_atoms_write_the_same_text(markdown: str) -> None:
+    """The splitter's per-character atoms must join to exactly what `render_markdown` wrote."""
+    for markup in Markup:
+        fine = [joined(atoms) for atoms in DialectRenderer(markup, fine=True).blocks(markdown)]
+        assert fine == render_markdown(markdown, markup)
 
 
 def test_split_prefers_block_then_line_then_word_boundaries() -> None:
