@@ -21,7 +21,10 @@ def classify(
     error: tg.TelegramError, chat_id: str | None = None, *, secrets: Iterable[str] = ()
 ) -> PlatformError:
     """The `PlatformError` for a failed Bot API call to `chat_id`; `secrets` never appear in the reason."""
-    reason = _scrub(f"{type(error).__name__}: {error.message}", secrets)
+    # PTB keeps Telegram's own prefix ("Forbidden: bot was blocked...") in some messages; say it once.
+    label = type(error).__name__
+    message = error.message if error.message.startswith(f"{label}:") else f"{label}: {error.message}"
+    reason = _scrub(message, secrets)
     if isinstance(error, tg.RetryAfter):
         return RetryAfter(reason, _retry_after_seconds(error), chat_id)
     if isinstance(error, tg.ChatMigrated):

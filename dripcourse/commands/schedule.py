@@ -11,7 +11,8 @@ from rich.table import Table
 
 from bot.cadence import CadenceError, TimeOfDayError, format_time_of_day, parse_cadence, parse_time_of_day
 from bot.pacing import upcoming_slots
-from bot.timezones import ZoneNotFound, load_zone, resolve_zone, utc_offset_label
+from bot.timezones import ZoneChoice, ZoneNotFound, load_zone, resolve_zone, utc_offset_label
+from bot.zone_index import zone_index
 
 MAX_COUNT = 1000
 UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -40,6 +41,13 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
+def _zone(typed: str) -> ZoneChoice:
+    """An exact IANA name means exactly that zone here (an operator's tool); anything else is searched."""
+    if typed in zone_index().names:
+        return ZoneChoice(typed, "exact", typed, None)
+    return resolve_zone(typed)
+
+
 def schedule_command(
     tz: str = typer.Option(..., "--tz", help="Time zone: Europe/Berlin, a city such as Munich, or +05:30."),
     at: str = typer.Option("08:00", "--at", help="Local time of day: 08:00, 8am, 20h30."),
@@ -52,7 +60,7 @@ def schedule_command(
 ) -> None:
     """Show the next release slots a learner with these settings would get."""
     try:
-        choice = resolve_zone(tz)
+        choice = _zone(tz)
         zone = load_zone(choice.name)
         wall = parse_time_of_day(at)
         pace = parse_cadence(cadence)
