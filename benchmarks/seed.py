@@ -40,6 +40,7 @@ HOUR_WEIGHTS = (1, 1, 1, 1, 1, 2, 6, 10, 10, 6, 3, 3, 4, 3, 2, 2, 3, 5, 8, 9, 8,
 MINUTE_WEIGHTS = ((0, 60), (30, 25), (-1, 15))
 """Wall-time minutes: on the hour, at half past, or any minute (-1)."""
 EVEN_ZONE_SHARE = 0.10
+NUDGE_CHECK_AHEAD = dt.timedelta(days=3)
 
 
 def generated_course(slug: str = "generated", lessons: int = 30) -> Course:
@@ -125,7 +126,7 @@ def seed_learners(
     enrollment_sql = (
         "INSERT INTO enrollment (id, learner_id, course_slug, status, cadence, local_time, anchor_date,"
         " last_lesson_slug, next_lesson_slug, lessons_released, next_release_at, enrolled_at,"
-        " last_release_at) VALUES (" + ", ".join([placeholder] * 13) + ")"
+        " last_release_at, next_nudge_at) VALUES (" + ", ".join([placeholder] * 14) + ")"
     )
     with engine.connect() as connection:
         first_id = (
@@ -174,6 +175,8 @@ class _RowFactory:
         self._course = course
         self._now = now
         self._now_db = self._moment(now)
+        # Follow-ups armed as in steady state: the next check for a nudge lies a few days ahead.
+        self._nudge_check_db = self._moment(now + NUDGE_CHECK_AHEAD)
         self._random = random.Random(seed)
         self._zones = seedable_zones()
         self._zone_weights = zone_weights(self._zones)
@@ -235,6 +238,7 @@ class _RowFactory:
                     slot,
                     self._now_db,
                     self._now_db if position > 0 else None,
+                    self._nudge_check_db,
                 )
             )
         return learners, enrollments

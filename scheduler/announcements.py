@@ -24,6 +24,7 @@ from bot.db import Database
 from bot.models import (
     Announcement,
     Broadcast,
+    BroadcastStatus,
     Delivery,
     DeliveryKind,
     DeliveryStatus,
@@ -111,11 +112,18 @@ def fire_announcement(
                 at_local_time=False,
                 created_by=row.created_by,
                 created_at=now,
+                status=BroadcastStatus.QUEUED,
+                confirmed_at=now,
             )
         ).inserted_primary_key
         assert created is not None
         broadcast_id = int(created[0])
         deliveries = _insert_deliveries(connection, row.course_slug, broadcast_id, now, batch_size)
+        connection.execute(
+            _broadcast.update()
+            .where(_broadcast.c.id == broadcast_id)
+            .values(skipped_unreachable=_unreachable_audience(connection, row.course_slug))
+        )
         connection.execute(
             _announcement.update()
             .where(_announcement.c.id == announcement_id)
@@ -131,15 +139,28 @@ def fire_announcement(
     return FiredAnnouncement(announcement_id, broadcast_id, deliveries)
 
 
+def _audience(course_slug: str) -> Any:
+    """Active or paused enrollments of the course (joined to their learner)."""
+    return (_enrollment.c.course_slug == course_slug) & _enrollment.c.status.in_(
+        [EnrollmentStatus.ACTIVE, EnrollmentStatus.PAUSED]
+    )
+
+
+def _unreachable_audience(connection: Connection, course_slug: str) -> int:
+    joined = _enrollment.join(_learner, _learner.c.id == _enrollment.c.learner_id)
+    query = (
+        select(func.count())
+        .select_from(joined)
+        .where(_audience(course_slug), _learner.c.reachable.is_(False))
+    )
+    return int(connection.execute(query).scalar_one())
+
+
 def _insert_deliveries(
     connection: Connection, course_slug: str, broadcast_id: int, now: dt.datetime, batch_size: int
 ) -> int:
     """One broadcast delivery per eligible enrollment, `batch_size` enrollments per statement (by id)."""
-    eligible = (
-        (_enrollment.c.course_slug == course_slug)
-        & _enrollment.c.status.in_([EnrollmentStatus.ACTIVE, EnrollmentStatus.PAUSED])
-        & _learner.c.reachable.is_(True)
-    )
+    eligible = _audience(course_slug) & _learner.c.reachable.is_(True)
     joined = _enrollment.join(_learner, _learner.c.id == _enrollment.c.learner_id)
     moment = literal(now, UTCDateTime())
     columns = [
@@ -188,7 +209,11 @@ def _insert_deliveries(
             .select_from(joined)
             .where(eligible, _enrollment.c.id > after, _enrollment.c.id <= last)
         )
-        statement = _insert_ignoring_duplicates(connection).from_select(columns, source)
+        statement = (
+            _insert_ignoring_duplicates(connection)
+            .from_select(columns, source)
+            .execution_options(preserve_rowcount=True)
+        )
         inserted += max(connection.execute(statement).rowcount, 0)
         after = int(last)
 

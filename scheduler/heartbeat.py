@@ -82,6 +82,7 @@ class Heartbeat:
         *,
         heartbeat_seconds: float = 5.0,
         batch_size: int = 5000,
+        followup_seconds: float = 60.0,
     ) -> None:
         self._database = database
         self._catalog = catalog
@@ -89,6 +90,8 @@ class Heartbeat:
         self._sender = sender
         self._every = dt.timedelta(seconds=heartbeat_seconds)
         self._batch_size = batch_size
+        self._followup_every = dt.timedelta(seconds=followup_seconds)
+        self._followups_at: dt.datetime | None = None
         self._scheduler: AsyncIOScheduler | None = None
         self._lock = asyncio.Lock()
         self._poked = False
@@ -102,7 +105,7 @@ class Heartbeat:
         """Release everything due now, wake the sender if anything was released, and plan the next wake."""
         async with self._lock:
             started = time.perf_counter()
-            self._poked = False
+            poked, self._poked = self._poked, False
             tick_at = self._clock.now()
             total = ReleaseReport()
             while True:
@@ -121,10 +124,15 @@ class Heartbeat:
                 if report.drained:
                     break
             # After the releases: a lesson released in this tick is queued (and sent) before any follow-up.
-            followups = await self._database.call(
-                functools.partial(plan_followups, self._database.engine, self._catalog, tick_at)
-            )
-            if total.released or followups.queued:
+            # Follow-ups (reviews, nudges, certificates) are day-scale, so an idle beat skips them until
+            # `followup_seconds` have passed; a release or a poke runs them at once.
+            followups = None
+            if self._followups_due(tick_at, total, poked):
+                self._followups_at = tick_at
+                followups = await self._database.call(
+                    functools.partial(plan_followups, self._database.engine, self._catalog, tick_at)
+                )
+            if total.released or (followups is not None and followups.queued):
                 await self._sender.wake()
             earliest = await self.earliest_due()
             now = self._clock.now()
@@ -142,6 +150,10 @@ class Heartbeat:
                 )
             self._plan_next_run(wake)
             return tick
+
+    def _followups_due(self, tick_at: dt.datetime, releases: ReleaseReport, poked: bool) -> bool:
+        last = self._followups_at
+        return poked or releases.released > 0 or last is None or tick_at - last >= self._followup_every
 
     def start(self, scheduler: AsyncIOScheduler) -> None:
         """Add the heartbeat job to `scheduler` (started or not); the first tick runs at once."""

@@ -223,3 +223,25 @@ async def test_the_job_runs_the_tick_on_a_started_scheduler(database: Database) 
     assert sender.wakes == 1
     assert heartbeat.last_tick is not None
     assert heartbeat.last_tick.releases.released == 1
+
+
+async def test_idle_beats_run_the_follow_ups_once_a_minute_and_a_release_at_once(database: Database) -> None:
+    course = make_course()
+    slot = berlin(2026, 3, 2, 8, 0)
+    add_enrollment(database.engine, course, due=slot)
+    clock = FakeClock(slot - dt.timedelta(minutes=5))
+    heartbeat = Heartbeat(database, Catalog([course]), clock, RecordingSender(), followup_seconds=60)
+
+    first = await heartbeat.tick()
+    clock.at += dt.timedelta(seconds=5)
+    idle = await heartbeat.tick()
+    clock.at += dt.timedelta(seconds=60)
+    a_minute_later = await heartbeat.tick()
+    clock.at = slot
+    releasing = await heartbeat.tick()
+
+    assert first.followups is not None
+    assert idle.followups is None
+    assert a_minute_later.followups is not None
+    assert releasing.releases.released == 1
+    assert releasing.followups is not None
