@@ -46,7 +46,7 @@ def render_markdown(markdown: str, markup: Markup) -> list[str]:
     return list(_rendered(markdown, markup))
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=256)
 def _rendered(markdown: str, markup: Markup) -> tuple[str, ...]:
     # The sender renders the same lesson for every learner: parse it once per dialect.
     return tuple(joined(atoms) for atoms in DialectRenderer(markup).blocks(markdown))
