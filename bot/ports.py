@@ -98,6 +98,9 @@ class AlbumPart:
 
 @dataclass(frozen=True)
 class QuizPart:
+    """A quiz. Native: `question` and `explanation` are plain text (the platform formats polls itself).
+    Fallback: both are in the platform's `Markup` dialect. `options` are always plain labels."""
+
     question: str
     options: tuple[str, ...]
     correct_index: int
