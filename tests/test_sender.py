@@ -546,6 +546,17 @@ async def test_retry_after_without_a_chat_pauses_the_whole_platform(harness: Har
     assert harness.pacer.paused_for("anyone") == pytest.approx(12, abs=0.1)
 
 
+async def test_several_chats_told_to_wait_at_once_pause_the_whole_platform(harness: Harness) -> None:
+    """Telegram names the chat on every 429; three chats limited in the same second is the bot's limit."""
+    for _ in range(3):
+        learner_id, enrollment_id = add_learner(harness.engine)
+        add_delivery(harness.engine, learner_id, enrollment_id, "intro")
+        harness.chat.fail_next(RetryAfter("flood", 7, str(learner_id)), chat_id=str(learner_id))
+    await harness.sender.drain_once()
+    assert harness.pacer.paused_for() == pytest.approx(7, abs=0.1)
+    assert harness.pacer.paused_for("someone-else") == pytest.approx(7, abs=0.1)
+
+
 async def test_a_token_in_an_error_never_reaches_the_database_or_the_log(
     harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
