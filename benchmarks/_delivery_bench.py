@@ -215,6 +215,8 @@ class WorkerCommand:
     per_chat: float
     in_flight: int
     lease: float = 60.0
+    workers: int = 1
+    """Workers sharing the budget; each waits for the others before sending."""
 
     def argv(self, *, exit_when_done: bool = False, worker_id: str = "") -> list[str]:
         argv = [
@@ -237,6 +239,8 @@ class WorkerCommand:
             str(self.in_flight),
             "--lease",
             str(self.lease),
+            "--expect-workers",
+            str(self.workers),
         ]
         if self.paid:
             argv.append("--paid")
@@ -247,21 +251,31 @@ class WorkerCommand:
         return argv
 
 
-async def spawn_worker(command: WorkerCommand, *, exit_when_done: bool = False) -> asyncio.subprocess.Process:
-    """Start a worker process and return once it says it is sending."""
+async def start_worker(
+    command: WorkerCommand, *, exit_when_done: bool = False, worker_id: str = ""
+) -> asyncio.subprocess.Process:
+    """Start a worker process (it says "ready" on stdout once it is sending)."""
     environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    process = await asyncio.create_subprocess_exec(
-        *command.argv(exit_when_done=exit_when_done),
+    return await asyncio.create_subprocess_exec(
+        *command.argv(exit_when_done=exit_when_done, worker_id=worker_id),
         cwd=REPO_ROOT,
         env=environment,
         stdout=asyncio.subprocess.PIPE,
     )
+
+
+async def until_ready(process: asyncio.subprocess.Process) -> asyncio.subprocess.Process:
     assert process.stdout is not None
-    line = await asyncio.wait_for(process.stdout.readline(), timeout=60)
+    line = await asyncio.wait_for(process.stdout.readline(), timeout=90)
     if line.strip() != b"ready":
         await process.wait()
         raise RuntimeError(f"the sender worker did not start (exit code {process.returncode})")
     return process
+
+
+async def spawn_worker(command: WorkerCommand, *, exit_when_done: bool = False) -> asyncio.subprocess.Process:
+    """Start a worker process and return once it says it is sending."""
+    return await until_ready(await start_worker(command, exit_when_done=exit_when_done))
 
 
 async def finish_worker(process: asyncio.subprocess.Process, within: float = 120) -> dict[str, int]:

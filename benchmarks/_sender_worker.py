@@ -2,6 +2,7 @@
 
     python -m benchmarks._sender_worker --database URL --api-base-url URL --file-base-url URL --token T
         [--rate R] [--paid] [--per-chat R] [--in-flight N] [--lease S] [--exit-when-done]
+        [--worker-id ID] [--expect-workers N]
 
 Prints "ready" once it is sending. SIGTERM stops it gracefully (in-flight sends finish, the rest goes
 back to the queue); with `--exit-when-done` it also stops by itself once nothing is pending or in flight.
@@ -12,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 import logging
 import signal
 import sys
+import time
 
 from pydantic import SecretStr
 from sqlalchemy import func, select
@@ -28,6 +31,7 @@ from bot.db import Database, create_db_engine
 from bot.models import Delivery, DeliveryStatus
 from bot.ports import InboundEvent, Reply
 from bot.settings import SenderSettings, TelegramSettings
+from scheduler import outbox
 from scheduler.pacer import telegram_pacer
 from scheduler.sender import Sender
 
@@ -45,6 +49,25 @@ def unfinished(database: Database) -> int:
                 .where(col(Delivery.status).in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]))
             ).scalar_one()
         )
+
+
+async def wait_for_peers(database: Database, worker_id: str, expected: int) -> None:
+    """Join the pool of workers and wait until `expected` are live, so none starts on the whole budget."""
+    clock = SystemClock()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        live = await database.run(
+            lambda session: outbox.heartbeat(
+                session,
+                worker_id=worker_id,
+                now=clock.now(),
+                live_within=dt.timedelta(seconds=10),
+                forget_after=dt.timedelta(hours=1),
+            )
+        )
+        if live >= expected:
+            return
+        await asyncio.sleep(0.2)
 
 
 async def serve(arguments: argparse.Namespace) -> int:
@@ -72,6 +95,8 @@ async def serve(arguments: argparse.Namespace) -> int:
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await adapter.start(ignore_inbound)
+    if arguments.expect_workers > 1:
+        await wait_for_peers(database, sender.worker_id, arguments.expect_workers)
     await sender.start()
     print("ready", flush=True)
     while not stop.is_set():
@@ -102,6 +127,7 @@ def main() -> None:
     parser.add_argument("--lease", type=float, default=60.0)
     parser.add_argument("--worker-id", default="")
     parser.add_argument("--exit-when-done", action="store_true")
+    parser.add_argument("--expect-workers", type=int, default=1, help="wait for this many live workers first")
     parser.add_argument("--log-level", default="WARNING")
     arguments = parser.parse_args()
     logging.basicConfig(

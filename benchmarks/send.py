@@ -1,13 +1,15 @@
 """Send throughput: the real Sender and Telegram adapter draining lessons into the Bot API emulator.
 
     python -m benchmarks.send --seconds 120 [--limit 30] [--in-flight 32]
+        [--workers N --database postgresql+psycopg://...]
 
 The emulator (in this process) enforces Telegram's flood limits with real 429s. A worker process runs
 the sender with its pacer at `--limit` messages per second (above 30: paid broadcast mode, which the
 emulator allows up to 1000/s). Every learner has a private chat of their own, so the per-chat limit is
 never the bottleneck; releases fall due as a stream at the limit with a two-second head start, so the
-queue never empties and lateness shows how far the sender falls behind. After `--seconds` the worker is
-stopped with SIGTERM (in-flight sends finish) and one JSON object is printed:
+queue never empties and lateness shows how far the sender falls behind. With `--workers N` (PostgreSQL
+only: SQLite serves one process) N worker processes share the queue and the budget. After `--seconds`
+the workers are stopped with SIGTERM (in-flight sends finish) and one JSON object is printed:
 achieved_per_s, limit_per_s, n_429, lost, duplicates, p50_late_s, p99_late_s (and a few details).
 """
 
@@ -20,7 +22,12 @@ import json
 import signal
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from sqlalchemy import text
 
 from benchmarks._delivery_bench import (
     PLAIN_LESSON,
@@ -29,9 +36,10 @@ from benchmarks._delivery_bench import (
     lateness_seconds,
     percentile,
     seed_deliveries,
-    spawn_worker,
+    start_worker,
     status_counts,
     tally,
+    until_ready,
 )
 from bot.db import create_db_engine, upgrade
 from tests.emulators.telegram_bot_api import TelegramEmulator, TelegramLimits
@@ -40,9 +48,29 @@ HEAD_START_S = 2.0
 TELEGRAM_FREE_LIMIT = 30.0
 
 
-async def measure(seconds: float, limit: float, in_flight: int, workdir: Path) -> dict[str, object]:
+@contextmanager
+def bench_database(postgres_url: str | None, workdir: Path) -> Iterator[str]:
+    """A fresh SQLite file, or a fresh schema on the PostgreSQL server (dropped afterwards)."""
+    if not postgres_url:
+        yield f"sqlite:///{workdir / 'send.db'}"
+        return
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = create_db_engine(postgres_url)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        separator = "&" if "?" in postgres_url else "?"
+        yield f"{postgres_url}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+async def measure(
+    seconds: float, limit: float, in_flight: int, workers: int, database_url: str
+) -> dict[str, object]:
     paid = limit > TELEGRAM_FREE_LIMIT
-    database_url = f"sqlite:///{workdir / 'send.db'}"
     engine = create_db_engine(database_url)
     upgrade(engine)
     count = int(limit * (seconds + HEAD_START_S) * 1.2) + 100
@@ -64,14 +92,17 @@ async def measure(seconds: float, limit: float, in_flight: int, workdir: Path) -
             paid=paid,
             per_chat=1.0,
             in_flight=in_flight,
+            workers=workers,
         )
-        process = await spawn_worker(command)
+        started = [await start_worker(command, worker_id=f"send-bench-{n}") for n in range(workers)]
+        processes = [await until_ready(process) for process in started]
         await asyncio.sleep(max(0.0, (start_due - dt.datetime.now(dt.UTC)).total_seconds()))
         window_start = time.monotonic()
         await asyncio.sleep(seconds)
         window_end = time.monotonic()
-        process.send_signal(signal.SIGTERM)
-        report = await finish_worker(process)
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        reports = [await finish_worker(process) for process in processes]
         records = thread.call(lambda: list(emulator.sent))
         n_429 = thread.call(lambda: emulator.count_429)
     finally:
@@ -97,7 +128,8 @@ async def measure(seconds: float, limit: float, in_flight: int, workdir: Path) -
         "messages": result.messages,
         "paid_broadcast": paid,
         "in_flight": in_flight,
-        "max_in_flight": report.get("max_in_flight"),
+        "workers": workers,
+        "max_in_flight": max(report.get("max_in_flight", 0) for report in reports),
         "head_start_s": HEAD_START_S,
         "left_pending": counts.get("pending", 0),
         "left_sending": counts.get("sending", 0),
@@ -112,12 +144,21 @@ def main() -> None:
     parser.add_argument(
         "--limit", type=float, default=TELEGRAM_FREE_LIMIT, help="messages per second (<= 1000)"
     )
-    parser.add_argument("--in-flight", type=int, default=32, help="deliveries the worker may hold at once")
+    parser.add_argument("--in-flight", type=int, default=32, help="deliveries a worker may hold at once")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (more than one: PostgreSQL)")
+    parser.add_argument("--database", default="", help="a PostgreSQL URL; default: a temporary SQLite file")
     arguments = parser.parse_args()
     if not 0 < arguments.limit <= 1000:
         parser.error("--limit must be in (0, 1000]")
-    with tempfile.TemporaryDirectory(prefix="dripcourse-send-") as workdir:
-        result = asyncio.run(measure(arguments.seconds, arguments.limit, arguments.in_flight, Path(workdir)))
+    if arguments.workers > 1 and not arguments.database.startswith("postgresql"):
+        parser.error("several --workers need a PostgreSQL --database (SQLite serves one process)")
+    with (
+        tempfile.TemporaryDirectory(prefix="dripcourse-send-") as workdir,
+        bench_database(arguments.database or None, Path(workdir)) as database_url,
+    ):
+        result = asyncio.run(
+            measure(arguments.seconds, arguments.limit, arguments.in_flight, arguments.workers, database_url)
+        )
     print(json.dumps(result))
 
 
