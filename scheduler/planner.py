@@ -66,7 +66,8 @@ class ReleaseReport:
     max_lateness_s: float = 0.0
     total_lateness_s: float = 0.0
     drained: bool = True
-    """False when `max_batches` stopped the call while more enrollments may still be due."""
+    """False when `max_batches` stopped the call while more enrollments may still be due; calling again
+    right away is then worthwhile."""
 
     @property
     def mean_lateness_s(self) -> float:
@@ -121,6 +122,7 @@ def release_due(
             break
         if changed == 0:
             log.warning("release planner made no progress on %d claimed enrollments; stopping", claimed)
+            report.drained = True
             break
     return report
 
