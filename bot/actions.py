@@ -32,6 +32,8 @@ VERBS = {
     "bcast": "confirm broadcast <id>",
     "more": "show more choices for <step> of enrollment <id>",
     "forget": "delete everything stored about learner <id>: <yes>, or <no> to keep it",
+    "rev": "answer review card <id> with option <i>",
+    "lang": "read lessons and the bot in language <code>",
 }
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_+\-./,]{1,48}$")

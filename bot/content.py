@@ -66,6 +66,39 @@ class Lesson:
     drip: DripRules = field(default_factory=DripRules)
     discussion_prompt: str = ""
     source_path: Path | None = None
+    language: str = ""
+    """The language of this text; empty for the course's own language."""
+    translations: tuple[Lesson, ...] = ()
+    """The same lesson in other languages (from `NN-slug.<lang>.md` siblings): same slug, media and rules."""
+
+    def in_language(self, language: str) -> Lesson:
+        """This lesson's translation into `language`, or the lesson itself when there is none."""
+        for translation in self.translations:
+            if translation.language == language:
+                return translation
+        return self
+
+
+@dataclass(frozen=True)
+class ReviewRules:
+    """Spaced review of answered quizzes (course.toml `[review]`)."""
+
+    enabled: bool = True
+    per_day: int = 3
+    """At most this many review cards are sent to one learner on one local date."""
+
+
+@dataclass(frozen=True)
+class NudgeRules:
+    """Gentle reminders for learners who went quiet (course.toml `[nudges]`)."""
+
+    after_days: int = 3
+    """Days without a "Done" or an answer before a nudge."""
+    max: int = 2
+    """Nudges per quiet stretch; 0 turns nudges off."""
+    quiet_start: dt.time = dt.time(21, 0)
+    quiet_end: dt.time = dt.time(8, 0)
+    """No nudge is sent between these local times (the range may wrap past midnight)."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +124,10 @@ class Course:
     discussion: DiscussionChannels = field(default_factory=DiscussionChannels)
     instructors: tuple[str, ...] = ()
     root: Path | None = None
+    languages: tuple[str, ...] = ()
+    """Languages the lessons are offered in; the first is the course's `language`. Empty: only that one."""
+    review: ReviewRules = field(default_factory=ReviewRules)
+    nudges: NudgeRules = field(default_factory=NudgeRules)
 
     def lesson(self, slug: str) -> Lesson | None:
         for lesson in self.lessons:

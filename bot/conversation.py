@@ -15,12 +15,13 @@ from collections.abc import Callable, Mapping, Sequence
 
 from sqlmodel import Session, select
 
-from bot import privacy, usecases
+from bot import privacy, study_commands, usecases
 from bot.actions import decode, encode
 from bot.cadence import CadenceError, TimeOfDayError, parse_cadence, parse_time_of_day
 from bot.catalog import Catalog
 from bot.clock import Clock
 from bot.db import Database
+from bot.i18n import N_, _, lesson_language, local_date_text
 from bot.markup import escape_user_text
 from bot.models import Delivery, Enrollment, EnrollmentStatus, Learner
 from bot.ports import (
@@ -47,14 +48,16 @@ log = logging.getLogger(__name__)
 
 TIME_CHOICES = ("07:00", "08:00", "12:30", "18:00", "21:00")
 CADENCE_CHOICES = (
-    ("Every day", "daily"),
-    ("Weekdays", "weekdays"),
-    ("Mon, Wed, Fri", "mon,wed,fri"),
-    ("Every 2 days", "every-2-days"),
+    (N_("Every day"), "daily"),
+    (N_("Weekdays"), "weekdays"),
+    (N_("Mon, Wed, Fri"), "mon,wed,fri"),
+    (N_("Every 2 days"), "every-2-days"),
 )
-TIME_FORMS = "Type a time like 08:00, 7:30, 18:45 or 8am."
-CADENCE_FORMS = "Type one of: daily, weekdays, mon,wed,fri (any three-letter days), every-2-days (2 to 14)."
-PAUSE_FORMS = "Use /pause (until you /resume), /pause 3 (days, 1 to 365) or /pause 2026-12-24 (a date)."
+TIME_FORMS = N_("Type a time like 08:00, 7:30, 18:45 or 8am.")
+CADENCE_FORMS = N_(
+    "Type one of: daily, weekdays, mon,wed,fri (any three-letter days), every-2-days (2 to 14)."
+)
+PAUSE_FORMS = N_("Use /pause (until you /resume), /pause 3 (days, 1 to 365) or /pause 2026-12-24 (a date).")
 MAX_INPUT = 200
 
 LEARNER_COMMANDS: tuple[tuple[str, str], ...] = (
@@ -71,12 +74,15 @@ LEARNER_COMMANDS: tuple[tuple[str, str], ...] = (
     ("repeat", "See the last lesson again"),
     ("settings", "Your time zone, time and pace"),
     ("stop", "Leave a course"),
+    ("review", "Review what you learned, now"),
+    ("calendar", "Your next lessons as a calendar file"),
+    ("language", "Change your language"),
     ("mydata", "Everything I store about you"),
     ("forgetme", "Delete everything I store about you"),
     ("help", "What I can do"),
 )
 
-HELP = """Here is what I understand:
+HELP = N_("""Here is what I understand:
 /courses – the courses you can take
 /progress – where you are, your quiz score and your next lesson
 /schedule – your next lessons in your local time
@@ -89,9 +95,12 @@ HELP = """Here is what I understand:
 /repeat – see the last lesson again
 /settings – your time zone, time and pace
 /stop – leave a course
+/review – answer your due review cards now
+/calendar – your next lessons as a calendar file
+/language de – lessons and messages in another language
 /mydata – everything I store about you, as a file
 /forgetme – delete everything I store about you
-/help – this list"""
+/help – this list""")
 
 
 class Conversation:
@@ -126,7 +135,7 @@ class Conversation:
         try:
             reply = await self._database.run(lambda session: self._dispatch(session, event, caps))
         except UserError as refusal:
-            return self._say(caps, str(refusal))
+            return self._say(caps, _(await self._language(event.sender), str(refusal)))
         except Exception:
             log.exception(
                 "failed to handle %s from %s user %s",
@@ -134,7 +143,13 @@ class Conversation:
                 event.sender.platform,
                 event.sender.user_id,
             )
-            return self._say(caps, "Sorry, something went wrong on my side. Please try again in a minute.")
+            return self._say(
+                caps,
+                _(
+                    event.sender.language_code,
+                    "Sorry, something went wrong on my side. Please try again in a minute.",
+                ),
+            )
         self._on_change()
         return reply
 
@@ -183,7 +198,7 @@ class Conversation:
         if name == "courses":
             return self._courses(session, learner, caps)
         if name == "help":
-            return self._say(caps, HELP)
+            return self._say(caps, _(learner.language, HELP))
         if name == "progress":
             return self._progress(session, learner, caps)
         if name == "schedule":
@@ -200,10 +215,13 @@ class Conversation:
                 Button("No, keep it", encode("forget", learner.id or 0, "no")),
             )
             return self._say(caps, privacy.FORGET_QUESTION, confirm)
+        if name in study_commands.COMMANDS:
+            return study_commands.handle_command(session, self._catalog, learner, name, args, caps, now)
         if name in ("timezone", "tz"):
             enrollment = self._focus_or_none(session, learner)
             if not args:
-                return self._ask_zone(learner, enrollment, caps, intro="Which time zone are you in?")
+                intro = _(learner.language, "Which time zone are you in?")
+                return self._ask_zone(learner, enrollment, caps, intro=intro)
             return self._zone_typed(session, learner, enrollment, args, caps, now)
         course_hint, rest = self._split_course(args)
         if name == "time":
@@ -221,27 +239,50 @@ class Conversation:
             until = _parse_pause(rest, learner, now)
             usecases.pause(self._catalog, learner, enrollment, until, now)
             session.add(enrollment)
-            when = "until you send /resume" if until is None else f"until {self._local(learner, until)}"
-            return self._say(caps, f"Paused {self._title(enrollment)} {when}. Nothing is lost.")
+            when = (
+                _(learner.language, "until you send /resume")
+                if until is None
+                else _(learner.language, "until {moment}", moment=self._local(learner, until))
+            )
+            paused = _(
+                learner.language,
+                "Paused {course} {when}. Nothing is lost.",
+                course=self._title(enrollment),
+                when=when,
+            )
+            return self._say(caps, paused)
         if name == "resume":
             usecases.resume(self._catalog, learner, enrollment, now)
             session.add(enrollment)
-            return self._say(caps, f"Welcome back! {self._next_line(learner, enrollment)}")
+            return self._say(
+                caps, _(learner.language, "Welcome back! {next}", next=self._next_line(learner, enrollment))
+            )
         if name == "next":
             return self._pull(session, learner, enrollment, caps, now)
         if name == "repeat":
             return self._repeat(session, learner, enrollment, caps)
         if name == "stop":
             buttons: tuple[AnyButton, ...] = (
-                Button("Yes, leave the course", encode("stop", enrollment.id or 0)),
-                Button("No, keep going", encode("keep", enrollment.id or 0)),
+                Button(_(learner.language, "Yes, leave the course"), encode("stop", enrollment.id or 0)),
+                Button(_(learner.language, "No, keep going"), encode("keep", enrollment.id or 0)),
             )
             return self._say(
                 caps,
-                f"Leave {self._title(enrollment)}? Your progress will be kept for a while, but lessons stop.",
+                _(
+                    learner.language,
+                    "Leave {course}? Your progress will be kept for a while, but lessons stop.",
+                    course=self._title(enrollment),
+                ),
                 buttons,
             )
-        return self._say(caps, f"I don't know the command /{_clip(name, 32)}. Send /help for the list.")
+        return self._say(
+            caps,
+            _(
+                learner.language,
+                "I don't know the command /{name}. Send /help for the list.",
+                name=_clip(name, 32),
+            ),
+        )
 
     def _button(
         self, session: Session, learner: Learner, raw_action: str, caps: Capabilities, now: dt.datetime
@@ -250,13 +291,15 @@ class Conversation:
         if action is None:
             raise UserError("That button has expired. Send /help to see what I can do.")
         verb, args = action.verb, action.args
+        if verb in study_commands.VERBS:
+            return study_commands.handle_button(session, self._catalog, learner, verb, args, caps, now)
         if verb == "enrol" and len(args) == 1:
             return self._enrol(session, learner, args[0], caps, now)
         if verb == "done" and len(args) == 1:
             delivery, unlocked = usecases.mark_done(session, self._catalog, learner, _int(args[0]), now)
             enrollment = usecases.enrollment_of(session, learner, delivery.enrollment_id)
             extra = f" {self._next_line(learner, enrollment)}" if unlocked else ""
-            return self._say(caps, f"Marked as done. Well done!{extra}")
+            return self._say(caps, _(learner.language, "Marked as done. Well done!") + extra)
         if verb == "quiz" and len(args) == 2:
             delivery = usecases.delivery_of(session, learner, _int(args[0]))
             return self._quiz(session, learner, delivery, _int(args[1]), caps, now)
@@ -281,9 +324,16 @@ class Conversation:
             return self._pull(session, learner, enrollment, caps, now)
         if verb == "stop" and len(args) == 1:
             usecases.unenrol(session, enrollment, now)
-            return self._say(caps, f"You have left {self._title(enrollment)}. Send /courses to join again.")
+            return self._say(
+                caps,
+                _(
+                    learner.language,
+                    "You have left {course}. Send /courses to join again.",
+                    course=self._title(enrollment),
+                ),
+            )
         if verb == "keep" and len(args) == 1:
-            return self._say(caps, "Great, you stay enrolled.")
+            return self._say(caps, _(learner.language, "Great, you stay enrolled."))
         raise UserError("That button has expired. Send /help to see what I can do.")
 
     def _text(
@@ -291,9 +341,9 @@ class Conversation:
     ) -> Reply:
         typed = text.strip()
         if not typed:
-            return self._say(caps, "Send /help to see what I can do.")
+            return self._say(caps, _(learner.language, "Send /help to see what I can do."))
         awaiting = learner.awaiting or ""
-        step, _, enrollment_id = awaiting.partition(":")
+        step, _sep, enrollment_id = awaiting.partition(":")
         enrollment = None
         if enrollment_id.isdigit() and int(enrollment_id) > 0:
             enrollment = session.get(Enrollment, int(enrollment_id))
@@ -305,7 +355,9 @@ class Conversation:
             return self._time_chosen(session, learner, enrollment, _parse_time(typed), caps, now)
         if step == "pace" and enrollment is not None:
             return self._pace_chosen(session, learner, enrollment, _parse_cadence(typed), caps, now)
-        return self._say(caps, "I only understand commands here. Send /help to see them.")
+        return self._say(
+            caps, _(learner.language, "I only understand commands here. Send /help to see them.")
+        )
 
     # --- onboarding steps --------------------------------------------------------------------------
 
@@ -317,17 +369,24 @@ class Conversation:
         if outcome.already and enrollment.status is not EnrollmentStatus.ONBOARDING:
             return self._say(
                 caps,
-                f"You are already taking {self._title(enrollment)}. {self._next_line(learner, enrollment)}",
+                _(
+                    learner.language,
+                    "You are already taking {course}. {next}",
+                    course=self._title(enrollment),
+                    next=self._next_line(learner, enrollment),
+                ),
             )
-        intro = f"Welcome to {self._title(enrollment)}! Lessons arrive at your own local time."
-        if learner.time_zone is None:
-            return self._ask_zone(
-                learner, enrollment, caps, intro=f"{intro}\n\nFirst, which time zone are you in?"
-            )
-        session.add(learner)
-        return self._ask_time(
-            learner, enrollment, caps, intro=f"{intro} Your time zone is {learner.time_zone}."
+        intro = _(
+            learner.language,
+            "Welcome to {course}! Lessons arrive at your own local time.",
+            course=self._title(enrollment),
         )
+        if learner.time_zone is None:
+            first = _(learner.language, "First, which time zone are you in?")
+            return self._ask_zone(learner, enrollment, caps, intro=f"{intro}\n\n{first}")
+        session.add(learner)
+        zone_line = _(learner.language, "Your time zone is {zone}.", zone=learner.time_zone)
+        return self._ask_time(learner, enrollment, caps, intro=f"{intro} {zone_line}")
 
     def _ask_zone(
         self, learner: Learner, enrollment: Enrollment | None, caps: Capabilities, *, intro: str
@@ -338,13 +397,13 @@ class Conversation:
             Button(zone.replace("_", " "), encode("zone", enrollment_id or 0, zone))
             for zone in likely_zones(learner.language)[:4]
         ]
-        buttons.append(RequestLocationButton("📍 Send my location"))
-        return self._say(
-            caps,
-            f"{intro}\nTap one, share your location, or type a city or zone "
+        buttons.append(RequestLocationButton(_(learner.language, "📍 Send my location")))
+        hint = _(
+            learner.language,
+            "Tap one, share your location, or type a city or zone "
             "(for example Berlin, Sao Paulo, Asia/Tokyo or +5:30).",
-            tuple(buttons),
         )
+        return self._say(caps, f"{intro}\n{hint}", tuple(buttons))
 
     def _zone_typed(
         self,
@@ -381,12 +440,15 @@ class Conversation:
         usecases.set_zone(session, self._catalog, learner, zone_name, now)
         learner.awaiting = None
         local_now = now.astimezone(load_zone(zone_name)).strftime("%H:%M")
-        confirmation = f"Time zone set: {label} (it is {local_now} there now)."
+        confirmation = _(
+            learner.language, "Time zone set: {zone} (it is {time} there now).", zone=label, time=local_now
+        )
         if enrollment is not None and enrollment.status is EnrollmentStatus.ONBOARDING:
             return self._ask_time(learner, enrollment, caps, intro=confirmation)
         if enrollment is None:
             return self._say(caps, confirmation)
-        return self._say(caps, f"{confirmation} {self._next_line(learner, enrollment)}")
+        reply = self._say(caps, f"{confirmation} {self._next_line(learner, enrollment)}")
+        return study_commands.with_fresh_calendar(session, self._catalog, learner, reply, now)
 
     def _ask_time(
         self, learner: Learner, enrollment: Enrollment, caps: Capabilities, *, intro: str = ""
@@ -397,7 +459,8 @@ class Conversation:
             Button(choice, encode("time", enrollment.id or 0, choice.replace(":", "")))
             for choice in choices[:6]
         )
-        text = f"{intro}\n\nWhat time of day should lessons arrive? {TIME_FORMS}".strip()
+        question = _(learner.language, "What time of day should lessons arrive?")
+        text = f"{intro}\n\n{question} {_(learner.language, TIME_FORMS)}".strip()
         return self._say(caps, text, buttons)
 
     def _time_chosen(
@@ -412,19 +475,23 @@ class Conversation:
         usecases.set_time(self._catalog, learner, enrollment, wall, now)
         session.add(enrollment)
         learner.awaiting = None
-        confirmation = f"Lessons will arrive at {enrollment.local_time}, your time."
+        confirmation = _(
+            learner.language, "Lessons will arrive at {time}, your time.", time=enrollment.local_time
+        )
         if enrollment.status is EnrollmentStatus.ONBOARDING:
             return self._ask_pace(learner, enrollment, caps, intro=confirmation)
-        return self._say(caps, f"{confirmation} {self._next_line(learner, enrollment)}")
+        reply = self._say(caps, f"{confirmation} {self._next_line(learner, enrollment)}")
+        return study_commands.with_fresh_calendar(session, self._catalog, learner, reply, now)
 
     def _ask_pace(
         self, learner: Learner, enrollment: Enrollment, caps: Capabilities, *, intro: str = ""
     ) -> Reply:
         learner.awaiting = f"pace:{enrollment.id}"
         buttons = tuple(
-            Button(label, encode("pace", enrollment.id or 0, value)) for label, value in CADENCE_CHOICES
+            Button(_(learner.language, label), encode("pace", enrollment.id or 0, value))
+            for label, value in CADENCE_CHOICES
         )
-        text = f"{intro}\n\nHow often? {CADENCE_FORMS}".strip()
+        text = f"{intro}\n\n{_(learner.language, 'How often?')} {_(learner.language, CADENCE_FORMS)}".strip()
         return self._say(caps, text, buttons)
 
     def _pace_chosen(
@@ -441,22 +508,39 @@ class Conversation:
         if enrollment.status is EnrollmentStatus.ONBOARDING:
             if learner.time_zone is None:
                 session.add(enrollment)
-                return self._ask_zone(
-                    learner, enrollment, caps, intro="Almost there: which time zone are you in?"
-                )
+                intro = _(learner.language, "Almost there: which time zone are you in?")
+                return self._ask_zone(learner, enrollment, caps, intro=intro)
             usecases.activate(self._catalog, learner, enrollment, now)
             session.add(enrollment)
             return self._say(caps, self._welcome_plan(learner, enrollment, now))
         session.add(enrollment)
-        return self._say(caps, f"Pace set to {enrollment.cadence}. {self._next_line(learner, enrollment)}")
+        reply = self._say(
+            caps,
+            _(
+                learner.language,
+                "Pace set to {cadence}. {next}",
+                cadence=enrollment.cadence,
+                next=self._next_line(learner, enrollment),
+            ),
+        )
+        return study_commands.with_fresh_calendar(session, self._catalog, learner, reply, now)
 
     def _welcome_plan(self, learner: Learner, enrollment: Enrollment, now: dt.datetime) -> str:
         plan = usecases.upcoming_releases(self._catalog, learner, enrollment, now, count=2)
-        lines = [f"You're all set: {enrollment.cadence} at {enrollment.local_time} ({learner.time_zone})."]
+        lang = learner.language
+        lines = [
+            _(
+                lang,
+                "You're all set: {cadence} at {time} ({zone}).",
+                cadence=enrollment.cadence,
+                time=enrollment.local_time,
+                zone=learner.time_zone,
+            )
+        ]
         for number, (_slug, at) in enumerate(plan, start=enrollment.lessons_released + 1):
-            when = "right now" if at <= now else self._local(learner, at)
-            lines.append(f"Lesson {number}: {when}")
-        lines.append("Send /help any time to see what I can do.")
+            when = _(lang, "right now") if at <= now else self._local(learner, at)
+            lines.append(_(lang, "Lesson {number}: {when}", number=number, when=when))
+        lines.append(_(lang, "Send /help any time to see what I can do."))
         return "\n".join(lines)
 
     # --- lessons, quizzes and reports --------------------------------------------------------------
@@ -466,24 +550,27 @@ class Conversation:
     ) -> Reply:
         outcome = usecases.pull_next(session, self._catalog, learner, enrollment, now)
         if isinstance(outcome, Delivery):
-            return self._say(caps, "Here comes your next lesson.")
+            return self._say(caps, _(learner.language, "Here comes your next lesson."))
         reasons = {
-            "finished": "You have received every lesson of this course. 🎉",
-            "gated_done": "The next lesson unlocks once you press “Done” on the last one.",
-            "gated_quiz": "The next lesson unlocks once you answer the last lesson's quiz.",
-            "not_before": "The next lesson is not open yet.",
-            "min_days": "The course asks for a little time between these lessons.",
+            "finished": N_("You have received every lesson of this course. 🎉"),
+            "gated_done": N_("The next lesson unlocks once you press “Done” on the last one."),
+            "gated_quiz": N_("The next lesson unlocks once you answer the last lesson's quiz."),
+            "not_before": N_("The next lesson is not open yet."),
+            "min_days": N_("The course asks for a little time between these lessons."),
         }
-        text = reasons.get(outcome.reason, "The next lesson is not available yet.")
+        text = _(learner.language, reasons.get(outcome.reason, N_("The next lesson is not available yet.")))
         if outcome.unlocks_at is not None:
-            text += f" It arrives {self._local(learner, outcome.unlocks_at)}."
+            text += " " + _(
+                learner.language, "It arrives {moment}.", moment=self._local(learner, outcome.unlocks_at)
+            )
         return self._say(caps, text)
 
     def _repeat(
         self, session: Session, learner: Learner, enrollment: Enrollment, caps: Capabilities
     ) -> Reply:
         if enrollment.last_lesson_slug is None:
-            raise UserError("You have not received a lesson yet. " + self._next_line(learner, enrollment))
+            not_yet = _(learner.language, "You have not received a lesson yet.")
+            raise UserError(f"{not_yet} {self._next_line(learner, enrollment)}")
         course = usecases.course_for(self._catalog, enrollment)
         lesson = course.lesson(enrollment.last_lesson_slug)
         delivery = session.exec(
@@ -494,7 +581,7 @@ class Conversation:
         if lesson is None or delivery is None:
             raise UserError("That lesson is no longer part of the course.")
         parts: Sequence[OutboundPart] = render_lesson(
-            lesson,
+            lesson.in_language(lesson_language(course, learner.language)),
             dataclasses.replace(caps, native_quiz=False),
             delivery_id=delivery.id or 0,
             enrollment_id=enrollment.id or 0,
@@ -515,10 +602,14 @@ class Conversation:
         now: dt.datetime,
     ) -> Reply:
         result = usecases.answer_quiz(session, self._catalog, learner, delivery, option_index, now)
+        if result.first_answer:
+            study_commands.start_card_for_answer(
+                session, self._catalog, learner, delivery, result.correct, now
+            )
         feedback = render_quiz_feedback(result.quiz, result.chosen_index, caps)
         notes = []
         if not result.first_answer:
-            notes.append("(Your first answer is the one that counts for your score.)")
+            notes.append(_(learner.language, "(Your first answer is the one that counts for your score.)"))
         if result.unlocked:
             enrollment = usecases.enrollment_of(session, learner, delivery.enrollment_id)
             notes.append(self._next_line(learner, enrollment))
@@ -530,30 +621,52 @@ class Conversation:
     ) -> Reply:
         courses = self._catalog.courses()
         if not courses:
-            return self._say(caps, "No courses are open right now. Please check back soon.")
+            return self._say(
+                caps, _(learner.language, "No courses are open right now. Please check back soon.")
+            )
         lines = (
-            ["Hello! I deliver short courses one lesson at a time, at your own local time."]
+            [
+                _(
+                    learner.language,
+                    "Hello! I deliver short courses one lesson at a time, at your own local time.",
+                )
+            ]
             if greeting
             else []
         )
-        lines.append("Pick a course:")
+        lines.append(_(learner.language, "Pick a course:"))
         for course in courses:
-            lines.append(f"• {course.title} ({len(course.lessons)} lessons) – {course.description}")
+            count = _(learner.language, "{count} lessons", count=len(course.lessons))
+            lines.append(f"• {course.title} ({count}) – {course.description}")
         buttons = tuple(Button(course.title[:40], encode("enrol", course.slug)) for course in courses)
         return self._say(caps, "\n".join(lines), buttons)
 
     def _progress(self, session: Session, learner: Learner, caps: Capabilities) -> Reply:
         reports = usecases.progress(session, self._catalog, learner)
         if not reports:
-            return self._say(caps, "You are not taking a course yet. Send /courses to pick one.")
+            return self._say(
+                caps, _(learner.language, "You are not taking a course yet. Send /courses to pick one.")
+            )
         lines = []
+        lang = learner.language
         for report in reports:
             status = report.enrollment.status
-            line = f"{report.course.title}: lesson {report.released} of {report.total}"
+            line = _(
+                lang,
+                "{course}: lesson {released} of {total}",
+                course=report.course.title,
+                released=report.released,
+                total=report.total,
+            )
             if report.quiz_answered:
-                line += f", quiz score {report.quiz_right}/{report.quiz_answered}"
+                line += _(
+                    lang,
+                    ", quiz score {right}/{answered}",
+                    right=report.quiz_right,
+                    answered=report.quiz_answered,
+                )
             if status is EnrollmentStatus.FINISHED:
-                line += " – finished 🎉"
+                line += _(lang, " – finished 🎉")
             else:
                 line += f". {self._next_line(learner, report.enrollment)}"
             lines.append(line)
@@ -562,12 +675,21 @@ class Conversation:
     def _schedule(self, session: Session, learner: Learner, caps: Capabilities, now: dt.datetime) -> Reply:
         enrollments = usecases.open_enrollments(session, learner)
         if not enrollments:
-            return self._say(caps, "You are not taking a course yet. Send /courses to pick one.")
+            return self._say(
+                caps, _(learner.language, "You are not taking a course yet. Send /courses to pick one.")
+            )
         lines = []
         for enrollment in enrollments:
             course = usecases.course_for(self._catalog, enrollment)
             lines.append(
-                f"{course.title} ({enrollment.cadence} at {enrollment.local_time}, {learner.time_zone}):"
+                _(
+                    learner.language,
+                    "{course} ({cadence} at {time}, {zone}):",
+                    course=course.title,
+                    cadence=enrollment.cadence,
+                    time=enrollment.local_time,
+                    zone=learner.time_zone,
+                )
             )
             plan = usecases.upcoming_releases(self._catalog, learner, enrollment, now)
             if not plan:
@@ -575,24 +697,35 @@ class Conversation:
             for slug, at in plan:
                 lesson = course.lesson(slug)
                 number = (course.index_of(slug) or 0) + 1
-                title = lesson.title if lesson else slug
+                title = (
+                    lesson.in_language(lesson_language(course, learner.language)).title if lesson else slug
+                )
                 lines.append(f"  {number}. {title} – {self._local(learner, at)}")
         return self._say(caps, "\n".join(lines))
 
     def _settings(self, session: Session, learner: Learner, caps: Capabilities) -> Reply:
-        lines = [f"Time zone: {learner.time_zone or 'not set yet'}"]
+        lang = learner.language
+        lines = [_(lang, "Time zone: {zone}", zone=learner.time_zone or _(lang, "not set yet"))]
         for enrollment in usecases.open_enrollments(session, learner):
             status = enrollment.status.value
             lines.append(
-                f"{self._title(enrollment)}: {enrollment.cadence} at {enrollment.local_time} ({status})"
+                _(
+                    lang,
+                    "{course}: {cadence} at {time} ({status})",
+                    course=self._title(enrollment),
+                    cadence=enrollment.cadence,
+                    time=enrollment.local_time,
+                    status=_(lang, status),
+                )
             )
-        lines.append("Change them with /timezone, /time and /pace.")
+        lines.append(_(lang, "Language: {language}", language=study_commands.language_name(lang or "en")))
+        lines.append(_(lang, "Change them with /timezone, /time, /pace and /language."))
         return self._say(caps, "\n".join(lines))
 
     # --- helpers -----------------------------------------------------------------------------------
 
     def _awaited_enrollment(self, session: Session, learner: Learner, step: str) -> Enrollment | None:
-        awaiting_step, _, enrollment_id = (learner.awaiting or "").partition(":")
+        awaiting_step, _sep, enrollment_id = (learner.awaiting or "").partition(":")
         if awaiting_step == step and enrollment_id.isdigit():
             enrollment = session.get(Enrollment, int(enrollment_id))
             if enrollment is not None and enrollment.learner_id == learner.id:
@@ -605,7 +738,7 @@ class Conversation:
 
     def _split_course(self, args: str) -> tuple[str, str]:
         """`/pause async-learning 3` names a course first; plain `/pause 3` means the current course."""
-        first, _, rest = args.partition(" ")
+        first, _sep, rest = args.partition(" ")
         if first and self._catalog.get(first.lower()) is not None:
             return first.lower(), rest.strip()
         return "", args
@@ -617,20 +750,39 @@ class Conversation:
     def _local(self, learner: Learner, moment: dt.datetime) -> str:
         zone = load_zone(learner.time_zone or "UTC")
         local = moment.astimezone(zone)
-        return f"{local:%a %d %b} at {local:%H:%M} ({learner.time_zone or 'UTC'})"
+        return _(
+            learner.language,
+            "{date} at {time} ({zone})",
+            date=local_date_text(moment, zone, learner.language),
+            time=f"{local:%H:%M}",
+            zone=learner.time_zone or "UTC",
+        )
 
     def _next_line(self, learner: Learner, enrollment: Enrollment) -> str:
+        lang = learner.language
         if enrollment.status is EnrollmentStatus.FINISHED:
-            return "You have finished this course. 🎉"
+            return _(lang, "You have finished this course. 🎉")
         if enrollment.status is EnrollmentStatus.PAUSED and enrollment.next_release_at is None:
-            return "It is paused; send /resume to carry on."
+            return _(lang, "It is paused; send /resume to carry on.")
         if enrollment.waiting_for == "done":
-            return "Press “Done” on your last lesson to unlock the next one."
+            return _(lang, "Press “Done” on your last lesson to unlock the next one.")
         if enrollment.waiting_for == "quiz":
-            return "Answer the quiz of your last lesson to unlock the next one."
+            return _(lang, "Answer the quiz of your last lesson to unlock the next one.")
         if enrollment.next_release_at is None:
-            return "Your next lesson is not scheduled yet."
-        return f"Next lesson: {self._local(learner, enrollment.next_release_at)}."
+            return _(lang, "Your next lesson is not scheduled yet.")
+        return _(lang, "Next lesson: {moment}.", moment=self._local(learner, enrollment.next_release_at))
+
+    async def _language(self, sender: Sender) -> str | None:
+        """The learner's language (chosen, else their platform's), read again after a refused event."""
+
+        def read(session: Session) -> str | None:
+            learner = usecases.find_learner(session, sender.platform, sender.user_id)
+            return learner.language if learner is not None and learner.language else sender.language_code
+
+        try:
+            return await self._database.run(read)
+        except Exception:
+            return sender.language_code
 
     def _say(self, caps: Capabilities, text: str, buttons: tuple[AnyButton, ...] = ()) -> Reply:
         """A core phrase, escaped for the platform's dialect (it may quote what the learner typed)."""

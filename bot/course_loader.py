@@ -13,6 +13,7 @@ from bot.content import Course, Unlock
 from bot.course_check import Problem, ProblemLog, resolve_inside
 from bot.course_toml import CourseToml, read_course_toml
 from bot.lesson_file import LessonDraft, LessonName, parse_lesson_name, read_lesson
+from bot.lesson_translations import parse_translation_name, read_translations, with_translations
 
 __all__ = ["Problem", "check_courses", "course_folders", "load_course"]
 
@@ -41,6 +42,13 @@ def load_course(folder: Path) -> tuple[Course | None, list[Problem]]:
     lessons = _read_lessons(folder, root, log)
     ordered = _ordered(settings, lessons, log)
     _check_sequence(ordered, log)
+    translations = (
+        read_translations(
+            folder / LESSONS_FOLDER, root, lessons, settings.language, settings.learning.languages, log
+        )
+        if settings is not None and (folder / LESSONS_FOLDER).is_dir()
+        else {}
+    )
     if settings is None or log.has_errors:
         return None, log.sorted()
     course = Course(
@@ -50,11 +58,17 @@ def load_course(folder: Path) -> tuple[Course | None, list[Problem]]:
         language=settings.language,
         default_cadence=settings.default_cadence,
         default_time=settings.default_time,
-        lessons=tuple(draft.to_lesson(number) for number, draft in enumerate(filter(None, ordered), 1)),
+        lessons=tuple(
+            with_translations(draft.to_lesson(number), translations)
+            for number, draft in enumerate(filter(None, ordered), 1)
+        ),
         first_lesson_immediately=settings.first_lesson_immediately,
         discussion=settings.discussion,
         instructors=settings.instructors,
         root=root,
+        languages=settings.learning.languages,
+        review=settings.learning.review,
+        nudges=settings.learning.nudges,
     )
     return course, log.sorted()
 
@@ -115,6 +129,8 @@ def _read_lessons(folder: Path, root: Path, log: ProblemLog) -> dict[str, Lesson
     first_file: dict[str, Path] = {}
     for path in files:
         name = parse_lesson_name(path.name)
+        if name is None and parse_translation_name(path.name) is not None:
+            continue  # a translation, read once the originals are known
         if name is None:
             if path.suffix == ".md":
                 log.error(

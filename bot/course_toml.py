@@ -14,6 +14,7 @@ from pathlib import Path
 from bot.cadence import CadenceError, TimeOfDayError, parse_cadence, parse_time_of_day
 from bot.content import DiscussionChannels
 from bot.course_check import MAX_COURSE_TOML_BYTES, ProblemLog, read_course_text, unknown_key_message
+from bot.course_toml_learning import LearningSettings, read_learning_settings
 
 COURSE_KEYS = frozenset(
     {
@@ -26,6 +27,9 @@ COURSE_KEYS = frozenset(
         "discussion",
         "lessons",
         "instructors",
+        "languages",
+        "review",
+        "nudges",
     }
 )
 DISCUSSION_KEYS = frozenset({"telegram_chat_id", "discord_channel_id", "per_cohort"})
@@ -58,6 +62,8 @@ class CourseToml:
     discussion: DiscussionChannels = field(default_factory=DiscussionChannels)
     lesson_order: tuple[LessonOrderItem, ...] | None = None
     instructors: tuple[str, ...] = ()
+    learning: LearningSettings = field(default_factory=LearningSettings)
+    """Lesson languages, spaced review and nudges."""
 
 
 class TomlLines:
@@ -143,17 +149,19 @@ class _CourseTomlReader:
         if not isinstance(first_immediately, bool):
             self.error("first_lesson_immediately must be true or false", "first_lesson_immediately")
             first_immediately = True
+        language = self.language(data)
         return CourseToml(
             path=self.path,
             title=(title or "").strip(),
             description=(self.text(data, "description") or "").strip(),
-            language=self.language(data),
+            language=language,
             default_cadence=self.cadence(data),
             default_time=self.time_of_day(data),
             first_lesson_immediately=first_immediately,
             discussion=self.discussion(data),
             lesson_order=self.lesson_order(data),
             instructors=self.instructors(data),
+            learning=read_learning_settings(data, language, self.error),
         )
 
     def text(self, data: dict[str, object], key: str) -> str | None:

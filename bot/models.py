@@ -88,6 +88,10 @@ class DeliveryKind(StrEnum):
     BROADCAST = "broadcast"
     ANNOUNCEMENT = "announcement"
     NOTICE = "notice"
+    REVIEW = "review"
+    """Due review cards of one enrollment; the cards point at it (`ReviewCard.delivery_id`)."""
+    NUDGE = "nudge"
+    CERTIFICATE = "certificate"
 
 
 class Learner(SQLModel, table=True):
@@ -108,6 +112,8 @@ class Learner(SQLModel, table=True):
     """The typed answer the bot waits for next, e.g. "zone:12" (enrollment 12's time zone)."""
     created_at: dt.datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
     last_seen_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    calendar_sent_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    """When the learner last got their `.ics` calendar; a settings change then sends a fresh one."""
 
 
 class Cohort(SQLModel, table=True):
@@ -128,6 +134,9 @@ class Enrollment(SQLModel, table=True):
         UniqueConstraint("learner_id", "course_slug", name="uq_enrollment_learner_course"),
         Index("ix_enrollment_next_release_at", "next_release_at"),
         Index("ix_enrollment_course_status", "course_slug", "status"),
+        Index("ix_enrollment_next_review_at", "next_review_at"),
+        Index("ix_enrollment_status_next_nudge_at", "status", "next_nudge_at"),
+        Index("ix_enrollment_status_finished_at", "status", "finished_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -152,6 +161,15 @@ class Enrollment(SQLModel, table=True):
     last_release_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_activity_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     finished_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    review_due_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    """The earliest FSRS due date of this enrollment's review cards."""
+    next_review_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    """When the follow-up planner next looks at this enrollment's due reviews (in the learner's window)."""
+    next_nudge_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    """When the follow-up planner next considers a nudge; NULL on an active enrollment means "not armed"."""
+    nudges_sent: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    """Nudges sent since the learner last acted."""
+    last_nudge_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Delivery(SQLModel, table=True):
@@ -287,3 +305,88 @@ class AdminAction(SQLModel, table=True):
     arguments: str = Field(default="", max_length=4000)
     allowed: bool = True
     at: dt.datetime = Field(default_factory=utc_now, sa_type=UTCDateTime, index=True)
+
+
+class ReviewCard(SQLModel, table=True):
+    """An answered quiz as a spaced-review card: the FSRS memory state of one learner for one lesson."""
+
+    __table_args__ = (
+        UniqueConstraint("enrollment_id", "lesson_slug", name="uq_review_card_enrollment_lesson"),
+        Index("ix_review_card_enrollment_due", "enrollment_id", "due"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    enrollment_id: int = Field(foreign_key="enrollment.id")
+    learner_id: int = Field(foreign_key="learner.id", index=True)
+    course_slug: str = Field(max_length=64)
+    lesson_slug: str = Field(max_length=128)
+    state: int = 2
+    """FSRS state: 1 learning, 2 review, 3 relearning."""
+    step: int | None = None
+    stability: float | None = None
+    difficulty: float | None = None
+    due: dt.datetime = Field(sa_type=UTCDateTime)
+    last_review: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    reps: int = 0
+    lapses: int = 0
+    shown_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    """When the card was last put before the learner and not yet answered."""
+    delivery_id: int | None = Field(default=None, index=True)
+    """The review delivery that carries it (no foreign key: resetting a course drops lesson deliveries)."""
+    created_at: dt.datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
+
+
+class ReviewAnswer(SQLModel, table=True):
+    """One answer to a review card: what retention per lesson is measured from."""
+
+    __table_args__ = (Index("ix_review_answer_course_lesson", "course_slug", "lesson_slug"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    card_id: int = Field(foreign_key="reviewcard.id", index=True)
+    enrollment_id: int = Field(foreign_key="enrollment.id")
+    course_slug: str = Field(max_length=64)
+    lesson_slug: str = Field(max_length=128)
+    correct: bool
+    rating: int
+    """FSRS rating given: 1 again, 2 hard, 3 good, 4 easy."""
+    seconds: float | None = None
+    """Time from the card being shown to the answer, when known."""
+    answered_at: dt.datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
+
+
+class Nudge(SQLModel, table=True):
+    """A reminder sent to a learner who went quiet."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    enrollment_id: int = Field(foreign_key="enrollment.id", index=True)
+    learner_id: int = Field(foreign_key="learner.id")
+    course_slug: str = Field(max_length=64)
+    delivery_id: int | None = None
+    sent_at: dt.datetime = Field(sa_type=UTCDateTime)
+    quiet_since: dt.datetime = Field(sa_type=UTCDateTime)
+    """The learner's last action (or enrolment) the nudge counted from."""
+
+
+class Certificate(SQLModel, table=True):
+    """A course completion certificate; the code lets anyone check it with `dripcourse verify`.
+
+    Kept when an enrollment is restarted or deleted, so it refers to it by plain id.
+    """
+
+    __table_args__ = (
+        UniqueConstraint("enrollment_id", "finished_at", name="uq_certificate_enrollment_finished"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=32, unique=True)
+    enrollment_id: int = Field(index=True)
+    learner_id: int
+    course_slug: str = Field(max_length=64)
+    learner_name: str = Field(max_length=128)
+    course_title: str = Field(max_length=256)
+    instructor: str = Field(default="", max_length=256)
+    language: str = Field(default="en", max_length=16)
+    finished_on: dt.date
+    """The learner's local date of finishing, printed on the certificate."""
+    finished_at: dt.datetime = Field(sa_type=UTCDateTime)
+    issued_at: dt.datetime = Field(sa_type=UTCDateTime)

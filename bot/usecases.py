@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from bot.cadence import Cadence, parse_cadence, parse_time_of_day
 from bot.catalog import Catalog
 from bot.content import Course, Lesson, Quiz
+from bot.followups import rearm as rearm_followups
 from bot.models import (
     Cohort,
     Delivery,
@@ -25,8 +26,11 @@ from bot.models import (
     Enrollment,
     EnrollmentStatus,
     Learner,
+    Nudge,
     QuizAnswer,
     QuizPoll,
+    ReviewAnswer,
+    ReviewCard,
 )
 from bot.pacing import upcoming_slots
 from bot.ports import Sender
@@ -157,6 +161,7 @@ def course_for(catalog: Catalog, enrollment: Enrollment) -> Course:
 def recompute(catalog: Catalog, enrollment: Enrollment, learner: Learner, now: dt.datetime) -> None:
     """Set `next_release_at` from the enrollment's state, as every pause, resume and change requires."""
     course = catalog.get(enrollment.course_slug)
+    rearm_followups(course, enrollment, learner, now)
     if (
         course is None
         or not learner.reachable
@@ -224,7 +229,7 @@ def enrol(
         return Enrolment(existing, already=True)
     if existing is not None:
         # Starting over: the old enrollment's outbox rows and answers go with it.
-        for table in (QuizPoll, QuizAnswer, Delivery):
+        for table in (ReviewAnswer, ReviewCard, Nudge, QuizPoll, QuizAnswer, Delivery):
             session.execute(delete(table).where(col(table.enrollment_id) == existing.id))
         session.delete(existing)
         session.flush()

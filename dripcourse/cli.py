@@ -12,6 +12,7 @@ from dripcourse.commands.demo import demo_command
 from dripcourse.commands.run import run_command
 from dripcourse.commands.schedule import schedule_command
 from dripcourse.commands.status import status_command
+from dripcourse.commands.verify import verify_command
 
 app = typer.Typer(
     name="dripcourse",
@@ -26,6 +27,7 @@ app.command("demo")(demo_command)
 app.command("check")(check_command)
 app.command("schedule")(schedule_command)
 app.command("status")(status_command)
+app.command("verify")(verify_command)
 app.command("backup")(backup_command)
 app.add_typer(db_app, name="db")
 

@@ -54,6 +54,8 @@ class Claim:
     parts_sent: int
     message_ids: str
     sent_at: dt.datetime | None
+    language: str | None = None
+    """The learner's language: which translation of a lesson to send."""
 
 
 def _is_postgres(session: Session) -> bool:
@@ -133,6 +135,7 @@ def claim_due(
             col(Delivery.parts_sent),
             col(Delivery.message_ids),
             col(Delivery.sent_at),
+            col(Learner.language),
         )
         .join(Learner, col(Learner.id) == col(Delivery.learner_id))
         .outerjoin(Broadcast, col(Broadcast.id) == col(Delivery.broadcast_id))

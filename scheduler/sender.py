@@ -28,6 +28,7 @@ from sqlmodel import Session
 from bot.clock import Clock
 from bot.content import Course, Lesson
 from bot.db import Database
+from bot.i18n import lesson_language
 from bot.logs import SecretScrubber
 from bot.markup import BLOCK_SEPARATOR, render_markdown
 from bot.models import DeliveryStatus
@@ -53,6 +54,7 @@ from scheduler.metrics import DeliveryMetrics
 from scheduler.outbox import Claim, PartRecord
 from scheduler.pacer import Pacer
 from scheduler.planner import CourseSource
+from scheduler.review_planner import FOLLOWUP_KINDS, render_followup
 
 log = logging.getLogger(__name__)
 
@@ -357,6 +359,9 @@ class Sender:
         if claim.broadcast_text is not None:
             text = BLOCK_SEPARATOR.join(render_markdown(claim.broadcast_text, capabilities.markup))
             return list(render_text_reply(text, capabilities))
+        if claim.kind in FOLLOWUP_KINDS:
+            catalog = self._catalog
+            return await self._database.run(lambda s: render_followup(s, catalog, claim, capabilities))
         course = self._catalog.get(claim.course_slug)
         if course is None:
             return f"course {claim.course_slug} is no longer loaded"
@@ -371,7 +376,7 @@ class Sender:
             discuss = await answer if inspect.isawaitable(answer) else answer
         return list(
             render_lesson(
-                lesson,
+                lesson.in_language(lesson_language(course, claim.language)),
                 capabilities,
                 delivery_id=claim.delivery_id,
                 enrollment_id=claim.enrollment_id,

@@ -17,7 +17,7 @@ from bot.ports import ButtonPressed, Command, QuizAnswered, Reply, Sender, TextP
 from bot.render import quiz_action
 from tests.fakes import FAKE_CAPABILITIES, FakeChat, FakeClock
 
-ALICE = Sender("fake", "1001", "1001", "Alice", "de")
+ALICE = Sender("fake", "1001", "1001", "Alice", "en")
 BOB = Sender("fake", "2002", "2002", "Bob", "en")
 
 
