@@ -29,7 +29,7 @@ VERBS = {
     "quiz": "answer quiz of delivery <id> with option <i>",
     "stop": "confirm unenrolling enrollment <id>",
     "keep": "cancel unenrolling enrollment <id>",
-    "bcast": "confirm broadcast <id>",
+    "bcast": "broadcast <id>: send <now>, at each learner's <local> time, or <cancel> it",
     "more": "show more choices for <step> of enrollment <id>",
     "forget": "delete everything stored about learner <id>: <yes>, or <no> to keep it",
     "rev": "answer review card <id> with option <i>",

@@ -15,15 +15,16 @@ from collections.abc import Callable, Mapping, Sequence
 
 from sqlmodel import Session, select
 
-from bot import privacy, study_commands, usecases
+from bot import cohorts, privacy, study_commands, usecases
 from bot.actions import decode, encode
+from bot.admin_conversation import AdminConversation
 from bot.cadence import CadenceError, TimeOfDayError, parse_cadence, parse_time_of_day
 from bot.catalog import Catalog
 from bot.clock import Clock
 from bot.db import Database
 from bot.i18n import N_, _, lesson_language, local_date_text
 from bot.markup import escape_user_text
-from bot.models import Delivery, Enrollment, EnrollmentStatus, Learner
+from bot.models import Cohort, Delivery, Enrollment, EnrollmentStatus, Learner
 from bot.ports import (
     AnyButton,
     Button,
@@ -114,6 +115,7 @@ class Conversation:
         capabilities: Mapping[str, Capabilities],
         *,
         on_change: Callable[[], None] = lambda: None,
+        admin: AdminConversation | None = None,
         throttle: Throttle | None = None,
     ) -> None:
         self._database = database
@@ -121,6 +123,7 @@ class Conversation:
         self._clock = clock
         self._capabilities = dict(capabilities)
         self._on_change = on_change
+        self._admin = admin
         self._throttle = throttle
 
     async def handle(self, event: InboundEvent) -> Reply:
@@ -131,6 +134,10 @@ class Conversation:
                 return self._say(self._caps(event.sender), THROTTLE_NOTICE)
             if verdict is Verdict.DROP:
                 return Reply(())
+        if self._admin is not None and self._admin.claims(event):
+            admin_reply = await self._admin.handle(event)
+            self._on_change()
+            return admin_reply
         caps = self._caps(event.sender)
         try:
             reply = await self._database.run(lambda session: self._dispatch(session, event, caps))
@@ -193,6 +200,9 @@ class Conversation:
         name = command.name
         if name == "start":
             if args:
+                cohort = cohorts.cohort_by_code(session, args)
+                if cohort is not None:
+                    return self._enrol(session, learner, cohort.course_slug, caps, now, cohort=cohort)
                 return self._enrol(session, learner, args.lower(), caps, now)
             return self._courses(session, learner, caps, greeting=True)
         if name == "courses":
@@ -362,9 +372,16 @@ class Conversation:
     # --- onboarding steps --------------------------------------------------------------------------
 
     def _enrol(
-        self, session: Session, learner: Learner, slug: str, caps: Capabilities, now: dt.datetime
+        self,
+        session: Session,
+        learner: Learner,
+        slug: str,
+        caps: Capabilities,
+        now: dt.datetime,
+        *,
+        cohort: Cohort | None = None,
     ) -> Reply:
-        outcome = usecases.enrol(session, self._catalog, learner, slug[:64], now)
+        outcome = usecases.enrol(session, self._catalog, learner, slug[:64], now, cohort=cohort)
         enrollment = outcome.enrollment
         if outcome.already and enrollment.status is not EnrollmentStatus.ONBOARDING:
             return self._say(
@@ -511,6 +528,7 @@ class Conversation:
                 intro = _(learner.language, "Almost there: which time zone are you in?")
                 return self._ask_zone(learner, enrollment, caps, intro=intro)
             usecases.activate(self._catalog, learner, enrollment, now)
+            cohorts.hold_until_cohort_start(session, self._catalog, learner, enrollment, now)
             session.add(enrollment)
             return self._say(caps, self._welcome_plan(learner, enrollment, now))
         session.add(enrollment)

@@ -83,6 +83,14 @@ class DeliveryStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class BroadcastStatus(StrEnum):
+    DRAFT = "draft"
+    """Previewed, waiting for the instructor to confirm."""
+    QUEUED = "queued"
+    """Confirmed: its deliveries are in the outbox."""
+    CANCELLED = "cancelled"
+
+
 class DeliveryKind(StrEnum):
     LESSON = "lesson"
     BROADCAST = "broadcast"
@@ -254,6 +262,14 @@ class Broadcast(SQLModel, table=True):
     """True: each learner gets it at their own next delivery time; False: now."""
     created_by: str = Field(max_length=96)
     created_at: dt.datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
+    status: BroadcastStatus = Field(
+        default=BroadcastStatus.QUEUED,
+        sa_type=_stored_by_value(BroadcastStatus),
+        sa_column_kwargs={"server_default": BroadcastStatus.QUEUED.value},
+    )
+    confirmed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    skipped_unreachable: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    """Learners of the audience who could not be reached when it was queued (no delivery was made)."""
 
 
 class Announcement(SQLModel, table=True):
@@ -305,6 +321,8 @@ class AdminAction(SQLModel, table=True):
     arguments: str = Field(default="", max_length=4000)
     allowed: bool = True
     at: dt.datetime = Field(default_factory=utc_now, sa_type=UTCDateTime, index=True)
+    outcome: str = Field(default="", max_length=300, sa_column_kwargs={"server_default": ""})
+    """"ok", "refused" or "failed: <why>"."""
 
 
 class ReviewCard(SQLModel, table=True):

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.admin import AdminPolicy, AdminTools
+from bot.admin_conversation import ADMIN_COMMANDS, AdminConversation
 from bot.catalog import Catalog
 from bot.clock import Clock
 from bot.conversation import LEARNER_COMMANDS, Conversation
@@ -19,12 +21,16 @@ from bot.discussion import DiscussionService, ThreadHost
 from bot.ports import ChatAdapter
 from bot.settings import Settings
 from bot.throttle import Throttle
+from scheduler.announcements import Announcements
 from scheduler.heartbeat import Heartbeat
 from scheduler.metrics import MetricsServer, create_metrics, start_metrics_server
 from scheduler.pacer import Pacer, discord_pacer, telegram_pacer
 from scheduler.sender import Sender
 
 log = logging.getLogger("dripcourse")
+
+REQUEST_POLL_SECONDS = 15.0
+"""How often a running bot looks for announcements and reloads asked for from the command line."""
 
 
 def platform_adapters(settings: Settings) -> dict[str, ChatAdapter]:
@@ -37,7 +43,7 @@ def platform_adapters(settings: Settings) -> dict[str, ChatAdapter]:
             settings.telegram,
             admin_chat_ids=list(settings.telegram.admins),
             learner_commands=list(LEARNER_COMMANDS),
-            admin_commands=[],
+            admin_commands=list(ADMIN_COMMANDS),
             paid_broadcast=settings.telegram.allow_paid_broadcast,
         )
     if settings.discord.token is not None:
@@ -45,6 +51,14 @@ def platform_adapters(settings: Settings) -> dict[str, ChatAdapter]:
 
         adapters["discord"] = DiscordAdapter(settings.discord, courses_root=Path(settings.courses.path))
     return adapters
+
+
+def admin_policy(settings: Settings) -> AdminPolicy:
+    """Instructors from the config; on Discord the configured admin role counts too."""
+    return AdminPolicy(
+        {"telegram": settings.telegram.admins, "discord": settings.discord.admins},
+        role_hint_platforms=("discord",) if settings.discord.admin_role else (),
+    )
 
 
 def pacer_for(platform: str, settings: Settings) -> Pacer:
@@ -97,13 +111,25 @@ class App:
             heartbeat_seconds=heartbeat_seconds,
             batch_size=settings.scheduler.release_batch,
         )
+        self.announcements = Announcements(database, clock, self.sender)
+        self.admin = AdminTools(
+            database,
+            catalog,
+            clock,
+            admin_policy(settings),
+            courses_root=Path(settings.courses.path),
+            announcements=self.announcements,
+            wake_sender=self.sender.wake,
+        )
+        capabilities = {platform: adapter.capabilities for platform, adapter in self.adapters.items()}
         self.conversation = Conversation(
             database,
             catalog,
             clock,
-            {platform: adapter.capabilities for platform, adapter in self.adapters.items()},
+            capabilities,
             on_change=self.heartbeat.poke,
             throttle=Throttle(),
+            admin=AdminConversation(self.admin, capabilities),
         )
         self._announce = announce
         self._background = background
@@ -151,6 +177,18 @@ class App:
             await self.sender.start()
             self._scheduler = AsyncIOScheduler(timezone="UTC")
             self.heartbeat.start(self._scheduler)
+            await self.announcements.start(self._scheduler)
+            await self.admin.apply_requested_reloads()
+            self._scheduler.add_job(
+                self._follow_requests,
+                "interval",
+                seconds=REQUEST_POLL_SECONDS,
+                id="instructor-requests",
+                replace_existing=True,
+                misfire_grace_time=None,
+                coalesce=True,
+                max_instances=1,
+            )
             self._scheduler.start()
         for platform, adapter in self.adapters.items():
             await adapter.start(self.conversation.handle)
@@ -159,6 +197,15 @@ class App:
         metrics = self.settings.metrics
         if metrics.enabled:
             self._metrics_server = start_metrics_server(metrics.host, metrics.port, self.metrics.registry)
+
+    async def _follow_requests(self) -> None:
+        """Carry out what the command line (or another worker) asked for: announcements, course reloads."""
+        try:
+            if self._scheduler is not None:
+                await self.announcements.start(self._scheduler)
+            await self.admin.apply_requested_reloads()
+        except Exception:
+            log.exception("could not pick up instructor requests; trying again in %ss", REQUEST_POLL_SECONDS)
 
     async def stop(self) -> None:
         """Stop taking work, finish what is in flight, then close everything."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from dripcourse.commands.admin import register as register_admin_commands
 from dripcourse.commands.backup import backup_command
 from dripcourse.commands.chat import chat_command
 from dripcourse.commands.check import check_command
@@ -30,6 +31,7 @@ app.command("status")(status_command)
 app.command("verify")(verify_command)
 app.command("backup")(backup_command)
 app.add_typer(db_app, name="db")
+register_admin_commands(app)
 
 
 def main() -> None:
