@@ -1,8 +1,10 @@
-"""The heartbeat: one APScheduler job that releases due lessons and wakes the sender.
+"""The heartbeat: one APScheduler job that releases due lessons, queues follow-ups, wakes the sender.
 
 It wakes at the earliest `next_release_at` in the database (one indexed MIN query) and at least every
 `heartbeat_seconds`, so the schedule's truth stays in the table and the scheduler holds a single job
-whatever the number of learners. Times come from a `Clock`; tests move a fake clock and call `tick()`.
+whatever the number of learners. Follow-ups (reviews, nudges, certificates) run after a tick's
+releases, and on idle beats once every `followup_seconds`. Times come from a `Clock`; tests move a
+fake clock and call `tick()`.
 """
 
 from __future__ import annotations
