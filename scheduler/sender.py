@@ -23,6 +23,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from bot.clock import Clock
@@ -249,6 +250,8 @@ class Sender:
                 if free >= refill_at or not self._tasks:
                     for claim in await self._claim(free, self._clock.now()):
                         self._spawn(claim)
+            except OperationalError as error:
+                log.warning("sender %s: database unavailable (%s); retrying", self.worker_id, _cause(error))
             except Exception:
                 log.exception("sender %s: outbox query failed; trying again", self.worker_id)
             if self._stopping:
@@ -318,6 +321,9 @@ class Sender:
         started = time.perf_counter()
         try:
             outcome = await self._send(claim)
+        except OperationalError as error:  # the database restarted or dropped the connection
+            log.warning("delivery %d: database unavailable (%s)", claim.delivery_id, _cause(error))
+            outcome = await self._retry(claim, "database unavailable", transient=True)
         except Exception as error:  # a bug, not a platform answer: retry later rather than lose it
             log.exception("delivery %d: unexpected error", claim.delivery_id)
             outcome = await self._retry(claim, f"internal error: {type(error).__name__}", transient=True)
@@ -607,6 +613,12 @@ class Sender:
 
     def _scrub(self, text: str) -> str:
         return self._scrubber.scrub(text)
+
+
+def _cause(error: OperationalError) -> str:
+    """The driver's own first line (SQLAlchemy's message adds the statement and a link)."""
+    lines = str(error.orig or error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 def _move_chat(session: Session, *, learner_id: int, chat_id: str) -> None:

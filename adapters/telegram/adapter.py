@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import functools
 import html
 import logging
 import re
@@ -33,6 +34,7 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHand
 from adapters.telegram.errors import classify
 from adapters.telegram.forum import MAX_TOPIC_NAME, ForumTopics
 from adapters.telegram.group_budget import GroupBudget
+from adapters.telegram.reply_retry import send_retrying
 from adapters.telegram.translate import (
     BotCall,
     BotIdentity,
@@ -230,12 +232,12 @@ class TelegramAdapter:
         group = sender.group_chat_id if isinstance(sender, TelegramSender) else ""
         if not group or not reply.private:
             for part in reply.parts:
-                await self.send(group or sender.chat_id, part)
+                await send_retrying(functools.partial(self.send, group or sender.chat_id, part))
             return
         delivered = True
         try:
             for part in reply.parts:
-                await self.send(sender.chat_id, part)
+                await send_retrying(functools.partial(self.send, sender.chat_id, part))
         except PermanentError as error:
             if not error.unreachable:
                 raise
@@ -427,6 +429,9 @@ class TelegramAdapter:
     def _install_log_scrubbing(self) -> None:
         # A logger's filters see only its own records, not its children's: filter every logger by name.
         logging.getLogger("httpx").setLevel(logging.WARNING)
+        # PTB logs every error page it cannot parse (an nginx 502) at ERROR with a traceback, then raises
+        # the same failure, which the sender logs once, classified: one line per incident is enough.
+        logging.getLogger("telegram.request").setLevel(logging.CRITICAL)
         for logger in _loggers_under(SCRUBBED_LOGGERS):
             if self._scrubber not in logger.filters:
                 logger.addFilter(self._scrubber)
