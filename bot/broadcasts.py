@@ -9,13 +9,15 @@ caller's transaction and raises `UserError` with a plain message when it cannot 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
 from sqlalchemy import Insert, func, update
+from sqlalchemy import select as select_columns
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from bot import usecases
+from bot.cadence import Cadence, parse_cadence, parse_time_of_day
 from bot.catalog import Catalog
 from bot.content import Course
 from bot.models import (
@@ -29,6 +31,7 @@ from bot.models import (
     Learner,
 )
 from bot.pacing import next_slot
+from bot.timezones import load_zone
 from bot.usecases import OPEN_STATUSES, UserError
 
 MAX_TEXT = 4000
@@ -119,8 +122,8 @@ def create_draft(
     )
     session.add(broadcast)
     session.flush()
-    rows = _audience_rows(session, course.slug, broadcast.cohort_id)
-    reachable = sum(1 for _, learner in rows if learner.reachable)
+    rows = _recipients(session, course.slug, broadcast.cohort_id)
+    reachable = sum(1 for row in rows if row.reachable)
     return BroadcastDraft(
         broadcast_id=broadcast.id or 0,
         course_slug=course.slug,
@@ -191,21 +194,41 @@ def resolve_audience(session: Session, catalog: Catalog, audience: Audience) -> 
     return _course(catalog, found[0].course_slug), found[0]
 
 
-def personal_delivery_time(enrollment: Enrollment, learner: Learner, now: dt.datetime) -> dt.datetime:
+@dataclass(frozen=True)
+class Recipient:
+    """What queuing needs to know about one open enrollment of the audience."""
+
+    enrollment_id: int
+    learner_id: int
+    reachable: bool
+    time_zone: str | None
+    local_time: str
+    cadence: str
+    anchor: dt.date | None
+    next_release_at: dt.datetime | None
+    paused_until: dt.datetime | None
+
+
+@functools.lru_cache(maxsize=4096)
+def _clock(zone_name: str, local_time: str, cadence: str) -> tuple[dt.tzinfo, dt.time, Cadence]:
+    return load_zone(zone_name), parse_time_of_day(local_time), parse_cadence(cadence)
+
+
+def personal_delivery_time(recipient: Recipient, now: dt.datetime) -> dt.datetime:
     """When this learner next hears from the course: the next release, else their next slot after
     any pause; now when they have no clock yet."""
-    if enrollment.next_release_at is not None:
-        return max(enrollment.next_release_at, now)
-    if learner.time_zone is None:
+    if recipient.next_release_at is not None:
+        return max(recipient.next_release_at, now)
+    if recipient.time_zone is None:
         return now
     try:
-        clock = usecases.learner_clock(learner, enrollment)
+        zone, wall, cadence = _clock(recipient.time_zone, recipient.local_time, recipient.cadence)
     except ValueError:
         return now
     after = now
-    if enrollment.paused_until is not None and enrollment.paused_until > now:
-        after = enrollment.paused_until
-    return next_slot(clock.zone, clock.wall, clock.cadence, after, clock.anchor)
+    if recipient.paused_until is not None and recipient.paused_until > now:
+        after = recipient.paused_until
+    return next_slot(zone, wall, cadence, after, recipient.anchor)
 
 
 def broadcast_progress(session: Session, broadcast_id: int, now: dt.datetime) -> BroadcastProgress:
@@ -275,33 +298,41 @@ def _course(catalog: Catalog, slug: str) -> Course:
     return course
 
 
-def _audience_rows(
-    session: Session, course_slug: str, cohort_id: int | None
-) -> list[tuple[Enrollment, Learner]]:
+def _recipients(session: Session, course_slug: str, cohort_id: int | None) -> list[Recipient]:
     statement = (
-        select(Enrollment, Learner)
+        select_columns(
+            col(Enrollment.id),
+            col(Enrollment.learner_id),
+            col(Learner.reachable),
+            col(Learner.time_zone),
+            col(Enrollment.local_time),
+            col(Enrollment.cadence),
+            col(Enrollment.anchor_date),
+            col(Enrollment.next_release_at),
+            col(Enrollment.paused_until),
+        )
         .join(Learner, col(Learner.id) == col(Enrollment.learner_id))
         .where(col(Enrollment.course_slug) == course_slug, col(Enrollment.status).in_(OPEN_STATUSES))
         .order_by(col(Enrollment.id))
     )
     if cohort_id is not None:
         statement = statement.where(col(Enrollment.cohort_id) == cohort_id)
-    return [(enrollment, learner) for enrollment, learner in session.exec(statement).all()]
+    return [Recipient(*row) for row in session.execute(statement).all()]
 
 
 def _insert_deliveries(session: Session, broadcast: Broadcast, at_local_time: bool, now: dt.datetime) -> int:
     """One delivery per reachable learner of the audience (a repeat inserts nothing); returns the skipped."""
     values = []
     skipped = 0
-    for enrollment, learner in _audience_rows(session, broadcast.course_slug, broadcast.cohort_id):
-        if not learner.reachable:
+    for recipient in _recipients(session, broadcast.course_slug, broadcast.cohort_id):
+        if not recipient.reachable:
             skipped += 1
             continue
-        due = personal_delivery_time(enrollment, learner, now) if at_local_time else now
+        due = personal_delivery_time(recipient, now) if at_local_time else now
         values.append(
             {
-                "enrollment_id": enrollment.id,
-                "learner_id": learner.id,
+                "enrollment_id": recipient.enrollment_id,
+                "learner_id": recipient.learner_id,
                 "course_slug": broadcast.course_slug,
                 "kind": DeliveryKind.BROADCAST,
                 "broadcast_id": broadcast.id,
@@ -314,12 +345,14 @@ def _insert_deliveries(session: Session, broadcast: Broadcast, at_local_time: bo
                 "message_ids": "",
             }
         )
+    connection = session.connection()
     for start in range(0, len(values), INSERT_CHUNK):
-        session.execute(_insert_ignoring_duplicates(session).values(values[start : start + INSERT_CHUNK]))
+        connection.execute(_insert_ignoring_duplicates(session), values[start : start + INSERT_CHUNK])
     return skipped
 
 
 def _insert_ignoring_duplicates(session: Session) -> Insert:
+    table = Delivery.__table__  # type: ignore[attr-defined]
     if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(Delivery).on_conflict_do_nothing()
-    return sqlite.insert(Delivery).on_conflict_do_nothing()
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()

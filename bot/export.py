@@ -144,34 +144,66 @@ def _enrollment_rows(session: Session, catalog: Catalog, course_slug: str | None
         ).all()
     }
     statement = (
-        select(Enrollment, Learner, col(Cohort.name))
+        select(
+            col(Enrollment.id),
+            col(Learner.id),
+            col(Learner.platform),
+            col(Learner.platform_user_id),
+            col(Learner.display_name),
+            col(Enrollment.course_slug),
+            col(Cohort.name),
+            col(Learner.time_zone),
+            col(Enrollment.cadence),
+            col(Enrollment.local_time),
+            col(Enrollment.status),
+            col(Learner.reachable),
+            col(Enrollment.lessons_released),
+            col(Enrollment.enrolled_at),
+            col(Enrollment.finished_at),
+        )
         .join(Learner, col(Learner.id) == col(Enrollment.learner_id))
         .outerjoin(Cohort, col(Cohort.id) == col(Enrollment.cohort_id))
         .where(*_in_course(col(Enrollment.course_slug), course_slug))
         .order_by(col(Enrollment.course_slug), col(Enrollment.id))
     )
+    lesson_counts = {course.slug: len(course.lessons) for course in catalog.courses()}
     rows: list[list[Cell | None]] = []
-    for enrollment, learner, cohort_name in session.execute(statement).all():
-        course = catalog.get(enrollment.course_slug)
-        right, answered = scores.get(enrollment.id or 0, (0, 0))
+    for (
+        enrollment_id,
+        learner_id,
+        platform,
+        platform_user_id,
+        display_name,
+        slug,
+        cohort_name,
+        time_zone,
+        cadence,
+        local_time,
+        status,
+        reachable,
+        released,
+        enrolled_at,
+        finished_at,
+    ) in session.execute(statement):
+        right, answered = scores.get(enrollment_id, (0, 0))
         rows.append(
             [
-                enrollment.id,
-                learner.id,
-                learner.platform,
-                learner.platform_user_id,
-                learner.display_name,
-                enrollment.course_slug,
+                enrollment_id,
+                learner_id,
+                platform,
+                platform_user_id,
+                display_name,
+                slug,
                 cohort_name,
-                learner.time_zone,
-                enrollment.cadence,
-                enrollment.local_time,
-                enrollment.status.value,
-                "yes" if learner.reachable else "no",
-                enrollment.lessons_released,
-                len(course.lessons) if course else None,
-                _iso(enrollment.enrolled_at),
-                _iso(enrollment.finished_at),
+                time_zone,
+                cadence,
+                local_time,
+                str(status),
+                "yes" if reachable else "no",
+                released,
+                lesson_counts.get(slug),
+                _iso(enrolled_at),
+                _iso(finished_at),
                 right,
                 answered,
                 f"{100 * right / answered:.1f}" if answered else None,
@@ -182,35 +214,51 @@ def _enrollment_rows(session: Session, catalog: Catalog, course_slug: str | None
 
 def _quiz_rows(session: Session, catalog: Catalog, course_slug: str | None) -> list[list[Cell | None]]:
     statement = (
-        select(QuizAnswer, Learner)
+        select(
+            col(QuizAnswer.enrollment_id),
+            col(Learner.id),
+            col(Learner.platform),
+            col(Learner.display_name),
+            col(QuizAnswer.course_slug),
+            col(QuizAnswer.lesson_slug),
+            col(QuizAnswer.option_index),
+            col(QuizAnswer.correct),
+            col(QuizAnswer.answered_at),
+        )
         .join(Learner, col(Learner.id) == col(QuizAnswer.learner_id))
         .where(*_in_course(col(QuizAnswer.course_slug), course_slug))
         .order_by(col(QuizAnswer.course_slug), col(QuizAnswer.enrollment_id), col(QuizAnswer.id))
     )
     rows: list[list[Cell | None]] = []
-    for answer, learner in session.execute(statement).all():
-        course = catalog.get(answer.course_slug)
-        lesson = course.lesson(answer.lesson_slug) if course else None
+    for (
+        enrollment_id,
+        learner_id,
+        platform,
+        display_name,
+        slug,
+        lesson_slug,
+        option_index,
+        correct,
+        answered_at,
+    ) in session.execute(statement):
+        course = catalog.get(slug)
+        lesson = course.lesson(lesson_slug) if course else None
         quiz = lesson.quiz if lesson else None
-        chosen_text = (
-            quiz.options[answer.option_index]
-            if quiz and 0 <= answer.option_index < len(quiz.options)
-            else None
-        )
+        chosen_text = quiz.options[option_index] if quiz and 0 <= option_index < len(quiz.options) else None
         rows.append(
             [
-                answer.enrollment_id,
-                learner.id,
-                learner.platform,
-                learner.display_name,
-                answer.course_slug,
-                answer.lesson_slug,
+                enrollment_id,
+                learner_id,
+                platform,
+                display_name,
+                slug,
+                lesson_slug,
                 lesson.title if lesson else None,
                 quiz.question if quiz else None,
-                answer.option_index + 1,
+                option_index + 1,
                 chosen_text,
-                "yes" if answer.correct else "no",
-                _iso(answer.answered_at),
+                "yes" if correct else "no",
+                _iso(answered_at),
             ]
         )
     return rows
