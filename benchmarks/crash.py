@@ -8,8 +8,8 @@ which runs in this process and records every message it accepts. Every third les
 random moment, starts a new one, and repeats `--trials` times; then one worker is stopped with SIGTERM
 mid-send (graceful: no loss, no duplicate expected); then a last worker drains the rest. It prints one
 JSON object: lost, duplicates_max_per_crash (extra copies caused by one kill; at most the in-flight
-window), in_flight_max (deliveries seen in flight at once), trials, and the SIGTERM trial's lost and
-duplicates.
+window), in_flight_max (deliveries seen in flight at once), trials, the SIGTERM trial's lost and
+duplicates, and inconsistent_positions (learners whose stored progress disagrees with their chat).
 """
 
 from __future__ import annotations
@@ -25,7 +25,11 @@ import signal
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
+
+from sqlalchemy import Engine, select
+from sqlmodel import Session, col
 
 from benchmarks._delivery_bench import (
     MESSAGES_PER_LESSON,
@@ -41,7 +45,8 @@ from benchmarks._delivery_bench import (
     tally,
 )
 from bot.db import create_db_engine, upgrade
-from tests.emulators.telegram_bot_api import EmulatorThread, TelegramEmulator, TelegramLimits
+from bot.models import Delivery, DeliveryStatus, Learner
+from tests.emulators.telegram_bot_api import EmulatorThread, SentRecord, TelegramEmulator, TelegramLimits
 
 QUIZ_EVERY = 3
 RATE = 400.0
@@ -52,6 +57,45 @@ PER_CHAT = 30.0
 
 def lesson_for(n: int) -> str:
     return QUIZ_LESSON if n % QUIZ_EVERY == 0 else PLAIN_LESSON
+
+
+def inconsistent_positions(engine: Engine, records: Sequence[SentRecord]) -> int:
+    """Learners whose stored progress disagrees with what Telegram holds for their chat: a delivery not
+    marked sent with every part, a part recorded twice or never, or a message id Telegram never accepted."""
+    accepted: dict[str, set[str]] = defaultdict(set)
+    kinds: dict[str, set[tuple[object, ...]]] = defaultdict(set)
+    for record in records:
+        accepted[str(record.chat_id)].add(str(record.message_id))
+        kinds[str(record.chat_id)].add(message_identity(record))
+    with Session(engine) as session:
+        rows = session.execute(
+            select(
+                col(Learner.chat_id),
+                col(Delivery.lesson_slug),
+                col(Delivery.status),
+                col(Delivery.parts_sent),
+                col(Delivery.message_ids),
+            ).join(Learner, col(Learner.id) == col(Delivery.learner_id))
+        ).all()
+    wrong = 0
+    for (
+        chat,
+        lesson,
+        status,
+        parts_sent,
+        message_ids,
+    ) in rows:
+        parts = MESSAGES_PER_LESSON[str(lesson)]
+        stored = message_ids.split()
+        if (
+            status != DeliveryStatus.SENT
+            or parts_sent != parts
+            or len(stored) != parts
+            or not set(stored) <= accepted[chat]
+            or len(kinds[chat]) != parts
+        ):
+            wrong += 1
+    return wrong
 
 
 async def sample_in_flight(engine_url: str, stop: asyncio.Event, seen: list[int]) -> None:
@@ -145,6 +189,7 @@ async def run_crash_benchmark(
         first_seen.add(identity)
     result = tally(records, lesson_for)
     counts = status_counts(engine)
+    inconsistent = inconsistent_positions(engine, records)
     engine.dispose()
     crash_duplicates = [extra_by_epoch.get(epoch, 0) for epoch in range(1, kills + 1)]
     return {
@@ -159,6 +204,7 @@ async def run_crash_benchmark(
         "sigterm_lost": max(0, sent_at_sigterm - complete_at_sigterm),
         "sigterm_duplicates": extra_by_epoch.get(kills + 1, 0),
         "sigterm_left_in_flight": left_sending_after_sigterm,
+        "inconsistent_positions": inconsistent,
         "lessons": lessons,
         "messages": result.messages,
         "n_429": n_429,

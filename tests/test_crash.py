@@ -24,6 +24,8 @@ def test_twenty_kills_and_a_sigterm_lose_nothing_and_duplicate_at_most_the_in_fl
 
     assert report["trials"] == 20
     assert report["lost"] == 0, report
+    # Every learner's stored progress matches what Telegram received: each part recorded once, as sent.
+    assert report["inconsistent_positions"] == 0, report
     # A kill can only repeat the parts in flight at that moment: one per delivery held.
     assert report["duplicates_before_any_crash"] == 0, report
     assert isinstance(report["duplicates_max_per_crash"], int)
