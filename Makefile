@@ -39,6 +39,7 @@ bench: install
 	$(BIN)/python -m benchmarks.scale --learners 100000 --baseline
 	$(BIN)/python -m benchmarks.send --seconds 30
 	$(BIN)/python -m benchmarks.crash --trials 20
+	$(BIN)/python -m benchmarks.fuzz --examples 2000
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
