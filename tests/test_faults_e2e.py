@@ -444,7 +444,9 @@ async def test_postgresql_dropping_every_connection_mid_run_loses_nothing(
         finally:
             await app.stop()
             admin.dispose()
-    rows = await asyncio.to_thread(deliveries, create_db_engine(url))
+    reader = create_db_engine(url)
+    rows = await asyncio.to_thread(deliveries, reader)
+    reader.dispose()
     assert {row.status for row in rows} == {DeliveryStatus.SENT}
     per_chat: dict[str, list[tuple[str, str]]] = {}
     for record in emu.sent:
