@@ -322,11 +322,6 @@ def _is_repeat(event: object) -> bool:
     return isinstance(event, Command) and event.name == "repeat"
 
 
-def test_the_fuzz_reached_every_kind_of_event(bed: FuzzBed) -> None:
-    """The bed counts what it checked; the tests above must have run real cases."""
-    assert bed.cases >= 50
-
-
 # --- instructors' hostile arguments --------------------------------------------------------------------
 
 ADMIN_FUZZED = sorted(ADMIN_COMMAND_NAMES - {"reload"})  # reload is exercised with hostile files below
