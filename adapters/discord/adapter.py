@@ -39,6 +39,7 @@ from adapters.discord.translate import (
     command_event,
     component_event,
     direct_message_event,
+    instructor_event,
     parse_chat_id,
     part_messages,
     sender_for,
@@ -142,7 +143,12 @@ class DiscordAdapter:
         )
         self._threads = DiscordThreads(client, self._outbound)
         build_command_tree(
-            client, self._run_command, courses=self._course_choices, zones=zone_choices, times=time_choices
+            client,
+            self._run_command,
+            courses=self._course_choices,
+            zones=zone_choices,
+            times=time_choices,
+            run_instructor=self._run_instructor_command,
         )
         try:
             await client.login(self._token)
@@ -278,6 +284,11 @@ class DiscordAdapter:
         self, interaction: discord.Interaction, command: SlashCommand, options: dict[str, object]
     ) -> None:
         await self._answer(interaction, lambda sender: command_event(sender, command, options))
+
+    async def _run_instructor_command(
+        self, interaction: discord.Interaction, name: str, arguments: str
+    ) -> None:
+        await self._answer(interaction, lambda sender: instructor_event(sender, name, arguments))
 
     async def _answer(
         self, interaction: discord.Interaction, event_for: Callable[[Sender], InboundEvent]

@@ -1,18 +1,24 @@
 """The slash commands: one app command per learner command, with autocomplete where typing is hard.
 
 Every callback only hands its options to the runner, which acknowledges the interaction at once and
-lets the core answer; nothing here knows about courses or learners.
+lets the core answer; nothing here knows about courses or learners. The instructor commands exist only in
+servers and only members with Manage Server see them; the core still decides who may run them.
 """
 
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import discord
 from discord import app_commands
 
 from adapters.discord.translate import SlashCommand
+from bot.admin_conversation import ADMIN_COMMANDS
 from bot.conversation import CADENCE_CHOICES, LEARNER_COMMANDS
+from bot.discussion_admin import THREAD_COMMANDS
 
 CommandRunner = Callable[[discord.Interaction, SlashCommand, dict[str, object]], Awaitable[None]]
+InstructorRunner = Callable[[discord.Interaction, str, str], Awaitable[None]]
+"""(interaction, the core's command name, its arguments as typed)."""
 ChoiceSource = Callable[[str], Sequence[tuple[str, str]]]
 """What was typed so far -> (label, value) suggestions, best first."""
 
@@ -20,6 +26,8 @@ MAX_CHOICES = 25
 MAX_CHOICE_TEXT = 100
 
 _DESCRIPTIONS = dict(LEARNER_COMMANDS)
+INSTRUCTOR_COMMANDS: tuple[tuple[str, str], ...] = (*ADMIN_COMMANDS, *THREAD_COMMANDS)
+INSTRUCTOR_PERMISSIONS = discord.Permissions(manage_guild=True)
 _COURSE = "The course, if you take more than one"
 
 
@@ -43,8 +51,10 @@ def build_command_tree(
     courses: ChoiceSource,
     zones: ChoiceSource,
     times: ChoiceSource,
+    run_instructor: InstructorRunner | None = None,
 ) -> app_commands.CommandTree[discord.Client]:
-    """The tree of learner commands for `client`, usable in servers and in a DM with the bot."""
+    """The tree of learner commands for `client`, usable in servers and in a DM with the bot, and with
+    `run_instructor` the instructor commands, in servers only and shown to managers only."""
     tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(
         client, allowed_contexts=app_commands.AppCommandContext(guild=True, dm_channel=True)
     )
@@ -127,4 +137,19 @@ def build_command_tree(
         SlashCommand.HELP,
     ):
         plain_command(command)
+    if run_instructor is not None:
+        for name, description in INSTRUCTOR_COMMANDS:
+            tree.add_command(_instructor_command(name, description, run_instructor))
     return tree
+
+
+def _instructor_command(
+    name: str, description: str, run: InstructorRunner
+) -> app_commands.Command[Any, Any, None]:
+    @app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
+    @app_commands.default_permissions(INSTRUCTOR_PERMISSIONS)
+    @app_commands.describe(arguments="What follows the command, as /admin lists it")
+    async def callback(interaction: discord.Interaction, arguments: str = "") -> None:
+        await run(interaction, name, arguments)
+
+    return app_commands.Command(name=name, description=description[:100], callback=callback)

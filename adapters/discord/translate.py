@@ -213,6 +213,11 @@ def command_event(sender: Sender, command: SlashCommand, options: Mapping[str, o
     return Command(sender, CORE_COMMANDS[command], " ".join(values))
 
 
+def instructor_event(sender: Sender, name: str, arguments: str) -> Command:
+    """`/broadcast arguments:x  Hello` -> Command("broadcast", "x Hello"): the core parses the arguments."""
+    return Command(sender, name, " ".join(arguments.split()))
+
+
 def component_event(sender: Sender, custom_id: str, message_id: int | None) -> ButtonPressed:
     """Any button press, whenever its message was sent: the custom_id is the core's action string."""
     return ButtonPressed(sender, custom_id[:MAX_CUSTOM_ID], str(message_id) if message_id else None)
