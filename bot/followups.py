@@ -54,6 +54,12 @@ def review_check_at(
 
 def rearm(course: Course | None, enrollment: Enrollment, learner: Learner, now: dt.datetime) -> None:
     """Re-plan the enrollment's follow-ups after its state or the learner's clock changed."""
-    enrollment.next_review_at = review_check_at(course, enrollment, learner, now)
-    # NULL on an active enrollment: the planner arms the nudge afresh from the current settings.
-    enrollment.next_nudge_at = None
+    check_at = review_check_at(course, enrollment, learner, now)
+    stored = enrollment.next_review_at
+    # Already due and still due: keep the stored instant, so a change that moves nothing writes nothing.
+    if not (stored is not None and check_at is not None and stored <= now and check_at <= now):
+        enrollment.next_review_at = check_at
+    if enrollment.status is EnrollmentStatus.ACTIVE:
+        # NULL on an active enrollment: the planner arms the nudge afresh from the current settings
+        # (only active enrollments are nudged, so the value of any other one is never read).
+        enrollment.next_nudge_at = None

@@ -68,9 +68,13 @@ class FollowupReport:
 
 
 def plan_followups(
-    engine: Engine, catalog: CourseSource, now: dt.datetime, *, batch_size: int = 500, max_batches: int = 20
+    engine: Engine, catalog: CourseSource, now: dt.datetime, *, batch_size: int = 500, max_batches: int = 8
 ) -> FollowupReport:
-    """Queue every follow-up due at `now`: reviews, nudges, certificates. Blocking: run it off the loop."""
+    """Queue the follow-ups due at `now`: reviews, nudges, certificates. Blocking: run it off the loop.
+
+    At most `max_batches` batches per kind: a burst (every learner of a big zone at 08:00, or arming
+    every enrollment after an upgrade) is spread over the next runs instead of holding up releases.
+    """
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
     report = FollowupReport()
