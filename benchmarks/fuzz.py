@@ -70,7 +70,7 @@ def run(examples: int, only: list[str], workdir: Path) -> dict[str, object]:
                 else:
                     function(bed=bed)
             except Exception as error:
-                held = "\n".join(str(error).splitlines()[:6])
+                held = "\n".join(line[:300] for line in str(error).splitlines()[:6])
             results[name.removeprefix("test_")] = {
                 "cases": counter[0],
                 "held": held,
