@@ -90,7 +90,7 @@ POISON = SQL_INJECTION + MARKUP_INJECTION + LONG
 def hostile_text() -> st.SearchStrategy[str]:
     """Empty, long, control characters, bidi marks, emoji, injections and out-of-range numbers."""
     free = st.text(
-        st.characters(blacklist_categories=("Cs",)),
+        st.characters(exclude_categories=("Cs",)),
         max_size=60,
     )
     joined = st.lists(st.sampled_from(FRAGMENTS) | free, max_size=6).map(" ".join)
