@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
@@ -89,13 +89,16 @@ def claim_due(
             and_(col(other.status) == DeliveryStatus.PENDING, col(other.id) < col(Delivery.id)),
         ),
     )
+    # The learner's columns are read by primary key per candidate row, not joined: without fresh
+    # statistics (a table just filled by a big release) PostgreSQL plans such a join as a nested loop
+    # over every learner for every delivery; a scalar subquery is always a key lookup.
+    platform = select(col(Learner.platform)).where(col(Learner.id) == col(Delivery.learner_id))
     statement = (
         select(col(Delivery.id))
-        .join(Learner, col(Learner.id) == col(Delivery.learner_id))
         .where(
             col(Delivery.status) == DeliveryStatus.PENDING,
             col(Delivery.next_attempt_at) <= now,
-            col(Learner.platform).in_(list(platforms)),
+            platform.scalar_subquery().in_(list(platforms)),
             ~blocking,
         )
         # Oldest due first, ties (a release batch) by id: both walk the (status, next_attempt_at) index,
@@ -104,9 +107,14 @@ def claim_due(
         .limit(limit)
     )
     if busy_chats:
-        statement = statement.where(col(Learner.chat_id).not_in(list(busy_chats)))
-    if _is_postgres(session):
-        statement = statement.with_for_update(of=Delivery, skip_locked=True)
+        chat = select(col(Learner.chat_id)).where(col(Learner.id) == col(Delivery.learner_id))
+        statement = statement.where(chat.scalar_subquery().not_in(list(busy_chats)))
+    postgres = _is_postgres(session)
+    if postgres:
+        statement = statement.with_for_update(skip_locked=True)
+        # Without statistics the planner would AND the status index into the per-learner lookup above
+        # and read every pending row for every candidate; the learner index alone is a few rows.
+        session.execute(text("SET LOCAL enable_bitmapscan = off"))
     ids = list(session.execute(statement).scalars())
     if not ids:
         return []
