@@ -12,12 +12,13 @@ from pathlib import Path
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.admin import AdminPolicy, AdminTools
-from bot.admin_conversation import ADMIN_COMMANDS, AdminConversation
+from bot.admin_conversation import ADMIN_COMMANDS
 from bot.catalog import Catalog
 from bot.clock import Clock
 from bot.conversation import LEARNER_COMMANDS, Conversation
 from bot.db import Database, create_db_engine, upgrade
 from bot.discussion import DiscussionService, ThreadHost
+from bot.discussion_admin import THREAD_COMMANDS, DiscussionAdminConversation, ThreadModeration
 from bot.ports import ChatAdapter
 from bot.settings import Settings
 from bot.throttle import Throttle
@@ -43,7 +44,7 @@ def platform_adapters(settings: Settings) -> dict[str, ChatAdapter]:
             settings.telegram,
             admin_chat_ids=list(settings.telegram.admins),
             learner_commands=list(LEARNER_COMMANDS),
-            admin_commands=list(ADMIN_COMMANDS),
+            admin_commands=[*ADMIN_COMMANDS, *THREAD_COMMANDS],
             paid_broadcast=settings.telegram.allow_paid_broadcast,
         )
     if settings.discord.token is not None:
@@ -129,7 +130,11 @@ class App:
             capabilities,
             on_change=self.heartbeat.poke,
             throttle=Throttle(),
-            admin=AdminConversation(self.admin, capabilities),
+            admin=DiscussionAdminConversation(
+                self.admin,
+                capabilities,
+                ThreadModeration(self.admin, self.discussion, database, clock, capabilities),
+            ),
         )
         self._announce = announce
         self._background = background

@@ -538,7 +538,7 @@ async def test_a_learner_who_blocks_the_bot_is_not_written_to_until_they_write_a
     assert await running.deliver_at(berlin(3, 7, 30)) == 1
     (failed,) = running.deliveries()[1:]
     assert failed.status is DeliveryStatus.FAILED
-    assert failed.error == "unreachable: Forbidden: Forbidden: bot was blocked by the user"
+    assert failed.error == "unreachable: Forbidden: bot was blocked by the user"
     assert not running.learner().reachable
     assert running.enrollment().next_release_at is None
     refused = [request for request in emu.requests if request.chat_id == ADA.id and request.status == 403]
