@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import resource
 import signal
 import tempfile
 import time
@@ -46,6 +47,10 @@ from tests.emulators.telegram_bot_api import TelegramEmulator, TelegramLimits
 
 HEAD_START_S = 2.0
 TELEGRAM_FREE_LIMIT = 30.0
+
+
+def _cpu_seconds(usage: resource.struct_rusage) -> float:
+    return usage.ru_utime + usage.ru_stime
 
 
 @contextmanager
@@ -94,6 +99,8 @@ async def measure(
             in_flight=in_flight,
             workers=workers,
         )
+        children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self_before = resource.getrusage(resource.RUSAGE_SELF)
         started = [await start_worker(command, worker_id=f"send-bench-{n}") for n in range(workers)]
         processes = [await until_ready(process) for process in started]
         await asyncio.sleep(max(0.0, (start_due - dt.datetime.now(dt.UTC)).total_seconds()))
@@ -103,6 +110,10 @@ async def measure(
         for process in processes:
             process.send_signal(signal.SIGTERM)
         reports = [await finish_worker(process) for process in processes]
+        children_cpu = _cpu_seconds(resource.getrusage(resource.RUSAGE_CHILDREN)) - _cpu_seconds(
+            children_before
+        )
+        self_cpu = _cpu_seconds(resource.getrusage(resource.RUSAGE_SELF)) - _cpu_seconds(self_before)
         records = thread.call(lambda: list(emulator.sent))
         n_429 = thread.call(lambda: emulator.count_429)
     finally:
@@ -131,6 +142,10 @@ async def measure(
         "workers": workers,
         "max_in_flight": max(report.get("max_in_flight", 0) for report in reports),
         "head_start_s": HEAD_START_S,
+        # CPU spent per accepted message over the whole run (start-up included): the workers (sender,
+        # python-telegram-bot, database) and this process (mostly the emulator serving them).
+        "worker_cpu_ms_per_message": round(children_cpu * 1000 / max(1, result.messages), 2),
+        "emulator_cpu_ms_per_message": round(self_cpu * 1000 / max(1, result.messages), 2),
         "left_pending": counts.get("pending", 0),
         "left_sending": counts.get("sending", 0),
     }
