@@ -74,6 +74,11 @@ def build_command_tree(
     async def enroll(interaction: discord.Interaction, course: str = "") -> None:
         await run(interaction, SlashCommand.ENROLL, {"course": course})
 
+    @tree.command(name=SlashCommand.LANGUAGE.value, description=describe(SlashCommand.LANGUAGE))
+    @app_commands.describe(language="A language code such as en or de")
+    async def language(interaction: discord.Interaction, language: str = "") -> None:
+        await run(interaction, SlashCommand.LANGUAGE, {"language": language})
+
     @tree.command(name=SlashCommand.TIMEZONE.value, description=describe(SlashCommand.TIMEZONE))
     @app_commands.describe(zone="A city, a zone such as Europe/Berlin, or an offset such as +5:30")
     @app_commands.autocomplete(zone=zone_names)
@@ -135,6 +140,8 @@ def build_command_tree(
         SlashCommand.PROGRESS,
         SlashCommand.SETTINGS,
         SlashCommand.HELP,
+        SlashCommand.REVIEW,
+        SlashCommand.CALENDAR,
     ):
         plain_command(command)
     if run_instructor is not None:

@@ -177,6 +177,9 @@ class SlashCommand(StrEnum):
     REPEAT = "repeat"
     STOP = "stop"
     HELP = "help"
+    REVIEW = "review"
+    CALENDAR = "calendar"
+    LANGUAGE = "language"
 
 
 CORE_COMMANDS: Mapping[SlashCommand, str] = {
@@ -194,6 +197,7 @@ _VALUE_OPTIONS: Mapping[SlashCommand, tuple[str, ...]] = {
     SlashCommand.NEXT: ("course",),
     SlashCommand.REPEAT: ("course",),
     SlashCommand.STOP: ("course",),
+    SlashCommand.LANGUAGE: ("language",),
 }
 
 
