@@ -111,6 +111,7 @@ class App:
             self.sender,
             heartbeat_seconds=heartbeat_seconds,
             batch_size=settings.scheduler.release_batch,
+            on_released=self.metrics.releases.inc,
         )
         self.announcements = Announcements(database, clock, self.sender)
         self.admin = AdminTools(
@@ -213,14 +214,17 @@ class App:
             log.exception("could not pick up instructor requests; trying again in %ss", REQUEST_POLL_SECONDS)
 
     async def stop(self) -> None:
-        """Stop taking work, finish what is in flight, then close everything."""
-        for adapter in self.adapters.values():
-            with suppress(Exception):
-                await adapter.stop()
+        """Stop planning, let the sender finish what is in flight, then stop the adapters and close."""
         if self._scheduler is not None:
+            # Shutting APScheduler down cancels a running job: let a tick's database work finish first.
+            self._scheduler.pause()
+            await self.heartbeat.wait_idle()
             self._scheduler.shutdown(wait=False)
         if self._background:
             await self.sender.stop(drain=True)
+        for adapter in self.adapters.values():
+            with suppress(Exception):
+                await adapter.stop()
         if self._metrics_server is not None:
             self._metrics_server.close()
         await asyncio.to_thread(self.database.close)

@@ -14,6 +14,7 @@ import datetime as dt
 import functools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -85,6 +86,7 @@ class Heartbeat:
         heartbeat_seconds: float = 5.0,
         batch_size: int = 5000,
         followup_seconds: float = 60.0,
+        on_released: Callable[[int], None] | None = None,
     ) -> None:
         self._database = database
         self._catalog = catalog
@@ -97,6 +99,7 @@ class Heartbeat:
         self._scheduler: AsyncIOScheduler | None = None
         self._lock = asyncio.Lock()
         self._poked = False
+        self._on_released = on_released
         self.last_tick: TickReport | None = None
 
     async def earliest_due(self) -> dt.datetime | None:
@@ -134,11 +137,15 @@ class Heartbeat:
                 followups = await self._database.call(
                     functools.partial(plan_followups, self._database.engine, self._catalog, tick_at)
                 )
+            if total.released and self._on_released is not None:
+                self._on_released(total.released)
             if total.released or (followups is not None and followups.queued):
                 await self._sender.wake()
             earliest = await self.earliest_due()
             now = self._clock.now()
-            wake = now if self._poked else next_wake(earliest, now, tick_at, self._every)
+            # A poke during this tick is served by `_run` ticking again at once, not by rescheduling
+            # the job while it still runs (APScheduler would skip that run as a second instance).
+            wake = next_wake(earliest, now, tick_at, self._every)
             tick = TickReport(tick_at, total, time.perf_counter() - started, wake, followups)
             self.last_tick = tick
             if total.released or total.postponed or total.held:
@@ -183,9 +190,16 @@ class Heartbeat:
         if not self._lock.locked():
             self._plan_next_run(self._clock.now())
 
+    async def wait_idle(self) -> None:
+        """Return once no tick is running (a tick's database work is never cut off at shutdown)."""
+        async with self._lock:
+            return
+
     async def _run(self) -> None:
         try:
             await self.tick()
+            while self._poked:
+                await self.tick()
         except Exception:
             log.exception("heartbeat tick failed; trying again in %s", self._every)
             self._plan_next_run(self._clock.now() + self._every)
