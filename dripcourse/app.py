@@ -218,7 +218,7 @@ class App:
         if self._scheduler is not None:
             # Shutting APScheduler down cancels a running job: let a tick's database work finish first.
             self._scheduler.pause()
-            await self.heartbeat.wait_idle()
+            await self.heartbeat.stop()
             self._scheduler.shutdown(wait=False)
         if self._background:
             await self.sender.stop(drain=True)

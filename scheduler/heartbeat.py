@@ -100,6 +100,7 @@ class Heartbeat:
         self._lock = asyncio.Lock()
         self._poked = False
         self._on_released = on_released
+        self._stopped = False
         self.last_tick: TickReport | None = None
 
     async def earliest_due(self) -> dt.datetime | None:
@@ -190,15 +191,17 @@ class Heartbeat:
         if not self._lock.locked():
             self._plan_next_run(self._clock.now())
 
-    async def wait_idle(self) -> None:
-        """Return once no tick is running (a tick's database work is never cut off at shutdown)."""
+    async def stop(self) -> None:
+        """Start no more ticks and return once none is running (its database work is never cut off)."""
+        self._stopped = True
         async with self._lock:
             return
 
     async def _run(self) -> None:
         try:
-            await self.tick()
-            while self._poked:
+            if not self._stopped:
+                await self.tick()
+            while self._poked and not self._stopped:
                 await self.tick()
         except Exception:
             log.exception("heartbeat tick failed; trying again in %s", self._every)
