@@ -51,6 +51,8 @@ class TelegramSettings(_Section):
     per_group_per_minute: float = Field(default=20.0, gt=0, le=600)
     allow_paid_broadcast: bool = False
     paid_broadcast_per_second: float = Field(default=1000.0, gt=0, le=1000)
+    receive_updates: bool = True
+    """False for extra `dripcourse run` workers on one token: Telegram lets one process poll or hook."""
     local_bot_api: bool = False
     """True when `api_base_url` points at a self-hosted Bot API server (uploads up to 2000 MB)."""
 

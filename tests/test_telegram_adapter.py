@@ -181,6 +181,16 @@ async def test_sends_work_before_start_and_stop_lets_sends_in_flight_finish(emu:
         await adapter.stop()
 
 
+async def test_a_sending_only_worker_never_asks_for_updates(
+    emu: TelegramEmulator, start_adapter: StartAdapter
+) -> None:
+    # Telegram answers a second getUpdates caller with 409 Conflict: extra workers must only send.
+    adapter = await start_adapter(settings=settings_for(emu, receive_updates=False))
+    await adapter.send("42", TextPart("from a sending-only worker"))
+    assert emu.texts_to(42) == ["from a sending-only worker"]
+    assert not [request for request in emu.requests if request.method in ("getUpdates", "setWebhook")]
+
+
 # --- sending every part --------------------------------------------------------------------------
 
 

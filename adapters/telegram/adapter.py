@@ -158,6 +158,11 @@ class TelegramAdapter:
             await application.start()
             updater = application.updater
             assert updater is not None
+            if not self._settings.receive_updates:
+                log.info(
+                    "Telegram bot @%s sending only: another worker receives updates", self.identity.username
+                )
+                return
             if self._settings.mode == "webhook":
                 await updater.start_webhook(
                     listen=self._settings.webhook_listen,
