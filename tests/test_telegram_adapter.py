@@ -188,7 +188,9 @@ async def test_a_sending_only_worker_never_asks_for_updates(
     adapter = await start_adapter(settings=settings_for(emu, receive_updates=False))
     await adapter.send("42", TextPart("from a sending-only worker"))
     assert emu.texts_to(42) == ["from a sending-only worker"]
-    assert not [request for request in emu.requests if request.method in ("getUpdates", "setWebhook")]
+    assert not [
+        request for request in emu.requests if request.method in ("getUpdates", "setWebhook", "deleteWebhook")
+    ]
 
 
 # --- sending every part --------------------------------------------------------------------------
