@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -57,16 +57,39 @@ def postgres_schema() -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """A migrated database on every backend: the same test runs against SQLite and PostgreSQL."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated database on every backend (SQLite file, PostgreSQL schema) that several engines can open."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'dripcourse.db'}"
     else:
-        url = request.getfixturevalue("postgres_schema")
-    db_engine = create_db_engine(url)
-    upgrade(db_engine)
+        url = str(request.getfixturevalue("postgres_schema"))
+    migrating = create_db_engine(url)
+    upgrade(migrating)
+    migrating.dispose()
+    return url
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """A migrated database on every backend: the same test runs against SQLite and PostgreSQL."""
+    db_engine = create_db_engine(database_url)
     yield db_engine
     db_engine.dispose()
+
+
+@pytest.fixture
+def open_database(database_url: str) -> Iterator[Callable[[], Database]]:
+    """Opens the database on a new engine of its own each time, as another worker process would."""
+    opened: list[Database] = []
+
+    def opener() -> Database:
+        database = Database(create_db_engine(database_url))
+        opened.append(database)
+        return database
+
+    yield opener
+    for database in opened:
+        database.close()
 
 
 @pytest.fixture

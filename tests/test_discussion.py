@@ -11,7 +11,7 @@ import dataclasses
 import datetime as dt
 import itertools
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from sqlmodel import Session, select
 from bot.admin import AdminPolicy, AdminTools
 from bot.catalog import Catalog
 from bot.content import Course, DiscussionChannels, Lesson
-from bot.db import Database, create_db_engine, upgrade
+from bot.db import Database
 from bot.discussion import (
     PENDING,
     CreatedThread,
@@ -57,7 +57,6 @@ from bot.render import DISCUSS_LABEL
 from bot.settings import SenderSettings
 from scheduler.pacer import Pacer
 from scheduler.sender import Sender as OutboxSender
-from tests.conftest import postgres_url_or_skip
 from tests.fakes import FAKE_CAPABILITIES, FakeChat, FakeClock
 
 NOW = dt.datetime(2026, 3, 2, 6, 0, tzinfo=dt.UTC)
@@ -143,35 +142,6 @@ class Ticker:
     async def sleep(self, seconds: float) -> None:
         self.now += seconds
         await asyncio.sleep(0)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A migrated database that several engines (workers) can open."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'dripcourse.db'}"
-    else:
-        postgres_url_or_skip()
-        url = str(request.getfixturevalue("postgres_schema"))
-    engine = create_db_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    return url
-
-
-@pytest.fixture
-def open_database(database_url: str) -> Iterator[Callable[[], Database]]:
-    """Opens the database on a new engine of its own each time, as another worker process would."""
-    opened: list[Database] = []
-
-    def opener() -> Database:
-        database = Database(create_db_engine(database_url))
-        opened.append(database)
-        return database
-
-    yield opener
-    for database in opened:
-        database.close()
 
 
 def service(

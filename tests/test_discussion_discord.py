@@ -12,7 +12,7 @@ import json
 import logging
 import re
 import shutil
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from bot.admin import AdminPolicy, AdminTools
 from bot.catalog import Catalog
 from bot.content import Course
 from bot.conversation import Conversation
-from bot.db import Database, create_db_engine, upgrade
+from bot.db import Database
 from bot.discussion import DiscussionService
 from bot.discussion_admin import DiscussionAdminConversation, ThreadModeration
 from bot.models import Delivery, DiscussionThread, Enrollment, EnrollmentStatus, Learner
@@ -38,7 +38,7 @@ from bot.ports import Capabilities
 from bot.settings import DiscordSettings, SenderSettings
 from scheduler.pacer import Pacer
 from scheduler.sender import Sender
-from tests.conftest import SAMPLE_COURSES, postgres_url_or_skip
+from tests.conftest import SAMPLE_COURSES
 from tests.discord_harness.interactions import Learner as DiscordUser
 from tests.discord_harness.interactions import Place, deliver, deliver_message, direct_message, slash_command
 from tests.discord_harness.rest import BOT_ID, FakeDiscord, button_ids, text_of, user_payload
@@ -233,33 +233,6 @@ async def adapters(fake: ForumDiscord) -> AsyncIterator[Callable[[], Any]]:
 
 async def _no_events(event: Any) -> Any:
     raise AssertionError(f"no event expected: {event!r}")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'dripcourse.db'}"
-    else:
-        postgres_url_or_skip()
-        url = str(request.getfixturevalue("postgres_schema"))
-    engine = create_db_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    return url
-
-
-@pytest.fixture
-def open_database(database_url: str) -> Iterator[Callable[[], Database]]:
-    opened: list[Database] = []
-
-    def opener() -> Database:
-        database = Database(create_db_engine(database_url))
-        opened.append(database)
-        return database
-
-    yield opener
-    for database in opened:
-        database.close()
 
 
 # --- one thread per lesson, created once -----------------------------------------------------------

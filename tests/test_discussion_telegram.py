@@ -38,7 +38,7 @@ from bot.settings import CoursesSettings, DatabaseSettings, SenderSettings, Sett
 from dripcourse.app import App, platform_adapters
 from scheduler.pacer import Pacer
 from scheduler.sender import Sender
-from tests.conftest import REPO_ROOT, SAMPLE_COURSES, postgres_url_or_skip
+from tests.conftest import REPO_ROOT, SAMPLE_COURSES
 from tests.emulators.telegram_bot_api import (
     ActionRecord,
     AdminRights,
@@ -117,19 +117,6 @@ def link_buttons(records: list[SentRecord]) -> list[tuple[str, str]]:
 
 
 # --- two workers, one topic ------------------------------------------------------------------------
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'dripcourse.db'}"
-    else:
-        postgres_url_or_skip()
-        url = str(request.getfixturevalue("postgres_schema"))
-    engine = create_db_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    return url
 
 
 def seed_lesson_deliveries(url: str, users: list[TelegramUser]) -> None:
