@@ -16,7 +16,6 @@ import pytest
 import telegram
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from pydantic import SecretStr
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
@@ -52,10 +51,10 @@ from bot.ports import (
     TextReceived,
 )
 from bot.render import render_lesson
-from bot.settings import CoursesSettings, DatabaseSettings, Settings, TelegramSettings
-from dripcourse.app import App, platform_adapters
+from dripcourse.app import App
 from dripcourse.cli import app as cli
 from tests.conftest import SAMPLE_COURSES
+from tests.e2e.telegram_app import emulator_settings, running_app
 from tests.e2e.telegram_chat import TelegramChat
 from tests.emulators.telegram_bot_api import TelegramEmulator, TelegramLimits, TelegramUser
 from tests.fakes import FakeClock
@@ -368,20 +367,11 @@ HACKER = TelegramUser(6060, "<b>Mallory</b>", username="mallory", language_code=
 
 @pytest.fixture
 async def telegram_bot(clock: FakeClock, tmp_path: Path) -> AsyncIterator[tuple[App, TelegramEmulator]]:
-    async with TelegramEmulator(limits=TelegramLimits(enabled=False)) as emu:
-        settings = Settings(
-            database=DatabaseSettings(url=SecretStr(f"sqlite:///{tmp_path / 'hostile.db'}")),
-            courses=CoursesSettings(path=SAMPLE_COURSES),
-            telegram=TelegramSettings(
-                token=SecretStr(emu.token), api_base_url=emu.base_url, file_base_url=emu.file_base_url
-            ),
-        )
-        app = await App.open(settings, clock=clock, adapters=platform_adapters(settings), background=False)
-        await app.start()
-        try:
-            yield app, emu
-        finally:
-            await app.stop()
+    async with (
+        TelegramEmulator(limits=TelegramLimits(enabled=False)) as emu,
+        running_app(emulator_settings(emu, tmp_path / "hostile.db"), clock) as app,
+    ):
+        yield app, emu
 
 
 async def test_over_telegram_typed_text_comes_back_as_text_never_as_formatting(

@@ -15,16 +15,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 from telegram import Bot, BotCommandScopeDefault
 
 from bot.conversation import HELP, LEARNER_COMMANDS
 from bot.models import Delivery, DeliveryStatus, Enrollment, EnrollmentStatus, Learner
-from bot.settings import CoursesSettings, DatabaseSettings, Settings, TelegramSettings
-from dripcourse.app import App, platform_adapters
-from tests.conftest import SAMPLE_COURSES
+from dripcourse.app import App
+from tests.e2e.telegram_app import emulator_settings, running_app
 from tests.e2e.telegram_chat import TelegramChat, location_keyboard
 from tests.emulators.telegram_bot_api import (
     Fault,
@@ -94,24 +92,12 @@ async def emu() -> AsyncIterator[TelegramEmulator]:
 
 @pytest.fixture
 async def running(emu: TelegramEmulator, clock: FakeClock, tmp_path: Path) -> AsyncIterator[Running]:
-    settings = Settings(
-        database=DatabaseSettings(url=SecretStr(f"sqlite:///{tmp_path / 'dripcourse.db'}")),
-        courses=CoursesSettings(path=SAMPLE_COURSES),
-        telegram=TelegramSettings(
-            token=SecretStr(emu.token),
-            api_base_url=emu.base_url,
-            file_base_url=emu.file_base_url,
-            # The pacer's own rates are tested elsewhere; here they would only slow multi-part lessons.
-            per_chat_per_second=30,
-            per_group_per_minute=600,
-        ),
+    # The pacer's own rates are tested elsewhere; here they would only slow multi-part lessons.
+    settings = emulator_settings(
+        emu, tmp_path / "dripcourse.db", per_chat_per_second=30, per_group_per_minute=600
     )
-    app = await App.open(settings, clock=clock, adapters=platform_adapters(settings), background=False)
-    await app.start()
-    try:
+    async with running_app(settings, clock) as app:
         yield Running(app, emu, clock)
-    finally:
-        await app.stop()
 
 
 @pytest.fixture

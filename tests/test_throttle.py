@@ -10,16 +10,14 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import SecretStr
 
 from bot.catalog import Catalog
 from bot.conversation import HELP, Conversation
 from bot.db import Database
 from bot.ports import Command, Reply, Sender, TextPart
-from bot.settings import CoursesSettings, DatabaseSettings, Settings, TelegramSettings
 from bot.throttle import THROTTLE_NOTICE, Throttle, Verdict
-from dripcourse.app import App, platform_adapters
-from tests.conftest import SAMPLE_COURSES
+from dripcourse.app import App
+from tests.e2e.telegram_app import emulator_settings, running_app
 from tests.emulators.telegram_bot_api import TelegramEmulator, TelegramLimits, TelegramUser
 from tests.fakes import FAKE_CAPABILITIES, FakeClock
 
@@ -141,20 +139,11 @@ CALM_USER = TelegramUser(4041, "Cal", username="cal", language_code="en")
 
 @pytest.fixture
 async def telegram_app(clock: FakeClock, tmp_path: Path) -> AsyncIterator[tuple[App, TelegramEmulator]]:
-    async with TelegramEmulator(limits=TelegramLimits(enabled=False)) as emu:
-        settings = Settings(
-            database=DatabaseSettings(url=SecretStr(f"sqlite:///{tmp_path / 'throttle.db'}")),
-            courses=CoursesSettings(path=SAMPLE_COURSES),
-            telegram=TelegramSettings(
-                token=SecretStr(emu.token), api_base_url=emu.base_url, file_base_url=emu.file_base_url
-            ),
-        )
-        app = await App.open(settings, clock=clock, adapters=platform_adapters(settings), background=False)
-        await app.start()
-        try:
-            yield app, emu
-        finally:
-            await app.stop()
+    async with (
+        TelegramEmulator(limits=TelegramLimits(enabled=False)) as emu,
+        running_app(emulator_settings(emu, tmp_path / "throttle.db"), clock) as app,
+    ):
+        yield app, emu
 
 
 async def test_the_running_bot_throttles_a_flood_over_telegram_and_still_answers_others(
