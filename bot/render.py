@@ -6,7 +6,6 @@ Adapters stay thin: everything here is already in the platform's dialect and und
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Sequence
 
 from bot.actions import encode
@@ -44,8 +43,6 @@ NATIVE_QUIZ_OPTIONS = (2, 10)
 EMBED_TITLE_LIMIT = 256
 OPTION_LABEL_LIMIT = 40
 """Longer options are listed in the question and answered by number (button labels get truncated)."""
-PREVIEW_LENGTH = 200
-_UNDERLINE = re.compile(r"\s*(=+|-+)\s*")
 
 
 def quiz_action(delivery_id: int, option_index: int) -> str:
@@ -290,18 +287,3 @@ def render_text_reply(
     parts = [TextPart(message) for message in messages]
     parts[-1] = dataclasses.replace(parts[-1], buttons=tuple(buttons))
     return parts
-
-
-def plain_preview(lesson: Lesson) -> str:
-    """The start of the lesson's body as one line of plain text, at most about 200 characters."""
-    lines = [
-        line
-        for block in render_markdown(lesson.body_markdown, Markup.PLAIN)
-        for line in block.splitlines()
-        if not _UNDERLINE.fullmatch(line)
-    ]
-    text = " ".join(" ".join(lines).split())
-    if len(text) <= PREVIEW_LENGTH:
-        return text
-    cut = text.rfind(" ", 0, PREVIEW_LENGTH)
-    return text[: cut if cut > PREVIEW_LENGTH // 2 else PREVIEW_LENGTH - 1].rstrip() + "…"

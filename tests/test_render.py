@@ -24,7 +24,6 @@ from bot.ports import (
     TextPart,
 )
 from bot.render import (
-    plain_preview,
     quiz_action,
     quiz_action_prefix,
     render_lesson,
@@ -364,17 +363,6 @@ def test_text_reply_is_split_and_carries_its_buttons_last() -> None:
     assert render_text_reply("", TELEGRAM) == []
 
 
-def test_plain_preview_is_short_plain_text() -> None:
-    lesson = make_lesson(
-        body_markdown="## Welcome\n\nThis **course** arrives " + "one lesson at a time " * 30
-    )
-    preview = plain_preview(lesson)
-    assert preview.startswith("Welcome This course arrives")
-    assert 100 < len(preview) <= 200 and preview.endswith("…")
-    assert "**" not in preview
-    assert plain_preview(make_lesson()) == "Read this first."
-
-
 # --- whole lessons --------------------------------------------------------------------------------------
 
 LONG_BODY = "\n\n".join(
@@ -425,4 +413,3 @@ def test_every_sample_lesson_renders(capabilities: Capabilities) -> None:
         assert [part.path for part in media] == [item.path for item in lesson.media]
         if lesson.quiz is not None:
             assert quiz_part(parts).native is (capabilities is TELEGRAM)
-        assert plain_preview(lesson)
