@@ -22,6 +22,7 @@ from bot.discussion_admin import THREAD_COMMANDS, DiscussionAdminConversation, T
 from bot.ports import ChatAdapter
 from bot.settings import Settings
 from bot.throttle import Throttle
+from bot.timezones import warm_up
 from scheduler.announcements import Announcements
 from scheduler.heartbeat import Heartbeat
 from scheduler.metrics import MetricsServer, create_metrics, start_metrics_server
@@ -140,6 +141,7 @@ class App:
         self._announce = announce
         self._background = background
         self._scheduler: AsyncIOScheduler | None = None
+        self._warm_up: asyncio.Task[None] | None = None
         self._metrics_server: MetricsServer | None = None
 
     @classmethod
@@ -180,6 +182,9 @@ class App:
 
     async def start(self) -> None:
         if self._background:
+            # The city index takes ~2 s to build; built lazily, the first learner who types a city would
+            # hold the database thread (and every other learner) for that long.
+            self._warm_up = asyncio.create_task(asyncio.to_thread(warm_up))
             await self.sender.start()
             self._scheduler = AsyncIOScheduler(timezone="UTC")
             self.heartbeat.start(self._scheduler)
@@ -227,6 +232,8 @@ class App:
                 await adapter.stop()
         if self._metrics_server is not None:
             self._metrics_server.close()
+        if self._warm_up is not None:
+            await self._warm_up
         await asyncio.to_thread(self.database.close)
 
 
