@@ -74,9 +74,9 @@ def claim_due(
 ) -> list[Claim]:
     """Lease up to `limit` due deliveries, the longest due first, at most one per learner.
 
-    A delivery is eligible only when it is its learner's oldest unfinished one and none of the
-    learner's deliveries is being sent, so a learner's lessons go out one at a time, in order, across
-    every worker. On PostgreSQL rows locked by another worker's claim are skipped, not waited for.
+    A delivery is eligible only when it is its learner's oldest unfinished one already due and none
+    of the learner's deliveries is being sent, so a learner's lessons go out one at a time, in order,
+    across every worker. On PostgreSQL rows locked by another worker's claim are skipped, not waited for.
     """
     if limit <= 0 or not platforms:
         return []
@@ -86,7 +86,13 @@ def claim_due(
         col(other.id) != col(Delivery.id),
         or_(
             col(other.status) == DeliveryStatus.SENDING,
-            and_(col(other.status) == DeliveryStatus.PENDING, col(other.id) < col(Delivery.id)),
+            # A delivery whose time has not come (a broadcast at the learner's own hour) holds back
+            # nothing; one already due, even if waiting to be retried, keeps its place in the order.
+            and_(
+                col(other.status) == DeliveryStatus.PENDING,
+                col(other.id) < col(Delivery.id),
+                col(other.due_at) <= now,
+            ),
         ),
     )
     # The learner's columns are read by primary key per candidate row, not joined: without fresh

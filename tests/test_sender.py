@@ -356,6 +356,42 @@ async def test_lessons_to_one_chat_never_interleave(harness: Harness) -> None:
     assert sender.max_in_flight_seen >= 2  # the chats really were served concurrently
 
 
+async def test_a_broadcast_due_later_today_does_not_hold_back_a_lesson_due_now(harness: Harness) -> None:
+    learner_id, enrollment_id = add_learner(harness.engine)
+    with Session(harness.engine) as session:
+        announcement = Broadcast(course_slug="course", text="See you at 9!", created_by="fake:1")
+        session.add(announcement)
+        session.commit()
+        broadcast_id = announcement.id
+    at_their_hour = NOW + dt.timedelta(hours=9)
+    broadcast = add_delivery(
+        harness.engine, learner_id, enrollment_id, None, due_at=at_their_hour, broadcast_id=broadcast_id
+    )
+    lesson = add_delivery(harness.engine, learner_id, enrollment_id, "intro")
+
+    await harness.sender.drain_once()
+
+    assert delivery(harness.engine, lesson).status is DeliveryStatus.SENT
+    assert delivery(harness.engine, broadcast).status is DeliveryStatus.PENDING
+
+
+async def test_a_lesson_waiting_for_its_retry_still_holds_back_the_next_one(harness: Harness) -> None:
+    learner_id, enrollment_id = add_learner(harness.engine)
+    first = add_delivery(harness.engine, learner_id, enrollment_id, "intro")
+    harness.chat.fail_next(TransientError("502 Bad Gateway"))
+    await harness.sender.drain_once()
+    second = add_delivery(harness.engine, learner_id, enrollment_id, "outro")
+
+    assert await harness.sender.drain_once() == 0
+    assert delivery(harness.engine, second).status is DeliveryStatus.PENDING
+
+    harness.clock.at = delivery(harness.engine, first).next_attempt_at
+    await harness.sender.drain_once()
+    await harness.sender.drain_once()
+    keys = [record.idempotency_key.split(".")[0] for record in harness.chat.sent]
+    assert keys.index(str(first)) < keys.index(str(second))
+
+
 async def test_never_more_than_in_flight_deliveries_are_held(harness: Harness) -> None:
     harness.settings = SenderSettings(in_flight=3)
     sender = harness.new_sender()
