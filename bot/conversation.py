@@ -11,7 +11,8 @@ import dataclasses
 import datetime as dt
 import logging
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
@@ -21,6 +22,7 @@ from bot.admin_conversation import AdminConversation
 from bot.cadence import CadenceError, TimeOfDayError, parse_cadence, parse_time_of_day
 from bot.catalog import Catalog
 from bot.clock import Clock
+from bot.content import Course, Lesson
 from bot.db import Database
 from bot.i18n import N_, _, lesson_language, local_date_text
 from bot.markup import escape_user_text
@@ -104,6 +106,21 @@ HELP = N_("""Here is what I understand:
 /help – this list""")
 
 
+LessonLink = Callable[[str, Course, Lesson, int], Awaitable[str | None]]
+"""(platform, course, lesson, enrollment id) -> the lesson's discussion link, or None."""
+
+
+@dataclass(frozen=True)
+class _LessonAgain:
+    """A /repeat found in the database, rendered after the session closes (its link may need the network)."""
+
+    course: Course
+    lesson: Lesson
+    language: str | None
+    delivery_id: int
+    enrollment_id: int
+
+
 class Conversation:
     """Turns neutral events into use cases and replies; holds no per-user state in memory."""
 
@@ -117,6 +134,7 @@ class Conversation:
         on_change: Callable[[], None] = lambda: None,
         admin: AdminConversation | None = None,
         throttle: Throttle | None = None,
+        lesson_link: LessonLink | None = None,
     ) -> None:
         self._database = database
         self._catalog = catalog
@@ -125,6 +143,7 @@ class Conversation:
         self._on_change = on_change
         self._admin = admin
         self._throttle = throttle
+        self._lesson_link = lesson_link
 
     async def handle(self, event: InboundEvent) -> Reply:
         """Answer one event; never raises."""
@@ -140,7 +159,10 @@ class Conversation:
             return admin_reply
         caps = self._caps(event.sender)
         try:
-            reply = await self._database.run(lambda session: self._dispatch(session, event, caps))
+            answer = await self._database.run(lambda session: self._dispatch(session, event, caps))
+            if isinstance(answer, _LessonAgain):
+                answer = await self._lesson_again(event.sender.platform, answer, caps)
+            reply = answer
         except UserError as refusal:
             return self._say(caps, _(await self._language(event.sender), str(refusal)))
         except Exception:
@@ -165,7 +187,7 @@ class Conversation:
     def _caps(self, sender: Sender) -> Capabilities:
         return self._capabilities[sender.platform]
 
-    def _dispatch(self, session: Session, event: InboundEvent, caps: Capabilities) -> Reply:
+    def _dispatch(self, session: Session, event: InboundEvent, caps: Capabilities) -> Reply | _LessonAgain:
         now = self._clock.now()
         learner = usecases.touch_learner(session, self._catalog, event.sender, now)
         if isinstance(event, Command):
@@ -195,7 +217,7 @@ class Conversation:
 
     def _command(
         self, session: Session, learner: Learner, command: Command, caps: Capabilities, now: dt.datetime
-    ) -> Reply:
+    ) -> Reply | _LessonAgain:
         args = command.args.strip()[:MAX_INPUT]
         name = command.name
         if name == "start":
@@ -270,7 +292,7 @@ class Conversation:
         if name == "next":
             return self._pull(session, learner, enrollment, caps, now)
         if name == "repeat":
-            return self._repeat(session, learner, enrollment, caps)
+            return self._repeat(session, learner, enrollment)
         if name == "stop":
             buttons: tuple[AnyButton, ...] = (
                 Button(_(learner.language, "Yes, leave the course"), encode("stop", enrollment.id or 0)),
@@ -583,9 +605,7 @@ class Conversation:
             )
         return self._say(caps, text)
 
-    def _repeat(
-        self, session: Session, learner: Learner, enrollment: Enrollment, caps: Capabilities
-    ) -> Reply:
+    def _repeat(self, session: Session, learner: Learner, enrollment: Enrollment) -> _LessonAgain:
         if enrollment.last_lesson_slug is None:
             not_yet = _(learner.language, "You have not received a lesson yet.")
             raise UserError(f"{not_yet} {self._next_line(learner, enrollment)}")
@@ -598,14 +618,22 @@ class Conversation:
         ).first()
         if lesson is None or delivery is None:
             raise UserError("That lesson is no longer part of the course.")
+        return _LessonAgain(course, lesson, learner.language, delivery.id or 0, enrollment.id or 0)
+
+    async def _lesson_again(self, platform: str, again: _LessonAgain, caps: Capabilities) -> Reply:
+        """The last lesson rendered once more, with its Discuss link: the learner has reached it."""
+        discuss_url = None
+        if self._lesson_link is not None:
+            discuss_url = await self._lesson_link(platform, again.course, again.lesson, again.enrollment_id)
+        course = again.course
         parts: Sequence[OutboundPart] = render_lesson(
-            lesson.in_language(lesson_language(course, learner.language)),
+            again.lesson.in_language(lesson_language(course, again.language)),
             dataclasses.replace(caps, native_quiz=False),
-            delivery_id=delivery.id or 0,
-            enrollment_id=enrollment.id or 0,
+            delivery_id=again.delivery_id,
+            enrollment_id=again.enrollment_id,
             lesson_count=len(course.lessons),
             next_allowed=False,
-            discuss_url=None,
+            discuss_url=discuss_url,
             course_title=course.title,
         )
         return Reply(tuple(parts), private=True)

@@ -132,6 +132,7 @@ class App:
             capabilities,
             on_change=self.heartbeat.poke,
             throttle=Throttle(),
+            lesson_link=self.discussion.lesson_link,
             admin=DiscussionAdminConversation(
                 self.admin,
                 capabilities,

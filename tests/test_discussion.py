@@ -24,6 +24,7 @@ from sqlmodel import Session, select
 from bot.admin import AdminPolicy, AdminTools
 from bot.catalog import Catalog
 from bot.content import Course, DiscussionChannels, Lesson
+from bot.conversation import Conversation
 from bot.db import Database
 from bot.discussion import (
     PENDING,
@@ -459,6 +460,53 @@ async def test_the_lesson_being_sent_carries_its_discuss_link_and_no_later_threa
     assert links == [LinkButton(DISCUSS_LABEL, row.url)]
     with Session(sqlite_engine) as session:
         assert session.exec(select(Delivery)).one().status is DeliveryStatus.SENT
+
+
+async def test_repeat_shows_the_last_lesson_again_with_its_discuss_link(
+    database: Database, sqlite_engine: Engine
+) -> None:
+    host = FakeThreadHost()
+    course = make_course()
+    clock = FakeClock(NOW)
+    discussion = service(database, host, clock)
+    chat = FakeChat(capabilities=CAPS, clock=clock)
+    sender = OutboxSender(
+        database,
+        OneCourse(course),
+        {"telegram": chat},
+        {"telegram": Pacer("telegram", 1000.0)},
+        clock,
+        SenderSettings(),
+        discuss_url=discussion.lesson_link,
+    )
+    conversation = Conversation(
+        database, Catalog([course]), clock, {"telegram": CAPS}, lesson_link=discussion.lesson_link
+    )
+    learner_id, enrollment_id = enrol(sqlite_engine)
+    add_delivery(sqlite_engine, learner_id, enrollment_id, "intro")
+    await sender.drain_once()
+    with Session(sqlite_engine) as session:
+        enrollment = session.get(Enrollment, enrollment_id)
+        assert enrollment is not None
+        enrollment.last_lesson_slug = "intro"
+        session.add(enrollment)
+        learner = session.get(Learner, learner_id)
+        assert learner is not None
+        user_id = learner.platform_user_id
+        session.commit()
+
+    reply = await conversation.handle(Command(Sender("telegram", user_id, user_id), "repeat"))
+
+    links = [
+        button
+        for part in reply.parts
+        if isinstance(part, TextPart)
+        for button in part.buttons
+        if isinstance(button, LinkButton)
+    ]
+    (row,) = rows(sqlite_engine)
+    assert links == [LinkButton(DISCUSS_LABEL, row.url)]
+    assert len(host.created) == 1  # the thread made for the lesson's release, not a second one
 
 
 async def test_a_lesson_goes_out_without_a_link_when_its_thread_cannot_be_created(
