@@ -626,8 +626,9 @@ class Conversation:
         if self._lesson_link is not None:
             discuss_url = await self._lesson_link(platform, again.course, again.lesson, again.enrollment_id)
         course = again.course
+        language = lesson_language(course, again.language)
         parts: Sequence[OutboundPart] = render_lesson(
-            again.lesson.in_language(lesson_language(course, again.language)),
+            again.lesson.in_language(language),
             dataclasses.replace(caps, native_quiz=False),
             delivery_id=again.delivery_id,
             enrollment_id=again.enrollment_id,
@@ -635,6 +636,7 @@ class Conversation:
             next_allowed=False,
             discuss_url=discuss_url,
             course_title=course.title,
+            language=language,
         )
         return Reply(tuple(parts), private=True)
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from bot.actions import encode
 from bot.content import Lesson, Media, MediaKind, Quiz
+from bot.i18n import N_, _
 from bot.markdown_dialects import keeps
 from bot.markup import (
     BLOCK_SEPARATOR,
@@ -34,10 +35,10 @@ from bot.ports import (
     TextPart,
 )
 
-DONE_LABEL = "✅ Done"
-NEXT_LABEL = "➡️ Next lesson"
-DISCUSS_LABEL = "💬 Discuss"
-READY_PROMPT = "When you are ready:"
+DONE_LABEL = N_("✅ Done")
+NEXT_LABEL = N_("➡️ Next lesson")
+DISCUSS_LABEL = N_("💬 Discuss")
+READY_PROMPT = N_("When you are ready:")
 ALBUM_SIZE = (2, 10)
 NATIVE_QUIZ_OPTIONS = (2, 10)
 EMBED_TITLE_LIMIT = 256
@@ -55,8 +56,14 @@ def quiz_action_prefix(delivery_id: int) -> str:
     return encode("quiz", delivery_id) + ":"
 
 
-def lesson_heading(lesson: Lesson, lesson_count: int) -> str:
-    return f"Lesson {lesson.number} of {lesson_count} · {lesson.title}"
+def lesson_heading(lesson: Lesson, lesson_count: int, language: str | None = None) -> str:
+    return _(
+        language or lesson.language or None,
+        "Lesson {number} of {count} · {title}",
+        number=lesson.number,
+        count=lesson_count,
+        title=lesson.title,
+    )
 
 
 def render_lesson(
@@ -69,13 +76,16 @@ def render_lesson(
     next_allowed: bool,
     discuss_url: str | None,
     course_title: str = "",
+    language: str | None = None,
 ) -> list[OutboundPart]:
     """The ordered parts of one lesson: heading and body, media, quiz, then the lesson's buttons.
 
     The buttons ride on the last text or media part; after a quiz or an album, which cannot carry
-    them, a short text part carries them. Raises ValueError if an action exceeds the button data limit.
+    them, a short text part carries them. The heading and labels are in `language` (by default the
+    lesson's own). Raises ValueError if an action exceeds the button data limit.
     """
-    parts: list[OutboundPart] = [*_text_parts(lesson, capabilities, lesson_count, course_title)]
+    language = language or lesson.language or None
+    parts: list[OutboundPart] = [*_text_parts(lesson, capabilities, lesson_count, course_title, language)]
     parts.extend(_media_parts(lesson.media, capabilities))
     if lesson.quiz is not None:
         parts.append(render_quiz(lesson.quiz, capabilities, delivery_id=delivery_id))
@@ -85,12 +95,14 @@ def render_lesson(
         enrollment_id=enrollment_id,
         next_allowed=next_allowed,
         discuss_url=discuss_url,
+        language=language,
     )
     last = parts[-1]
     if isinstance(last, TextPart | MediaPart):
         parts[-1] = dataclasses.replace(last, buttons=buttons)
     else:
-        parts.append(TextPart(escape_user_text(READY_PROMPT, capabilities.markup), buttons=buttons))
+        ready = _(language, READY_PROMPT)
+        parts.append(TextPart(escape_user_text(ready, capabilities.markup), buttons=buttons))
     return parts
 
 
@@ -101,15 +113,16 @@ def lesson_buttons(
     enrollment_id: int,
     next_allowed: bool,
     discuss_url: str | None,
+    language: str | None = None,
 ) -> tuple[Button | LinkButton, ...]:
     """Done, Next lesson (only when the learner may pull it now) and Discuss (when there is a thread)."""
     buttons: list[Button | LinkButton] = [
-        Button(DONE_LABEL, _fitting(encode("done", delivery_id), capabilities))
+        Button(_(language, DONE_LABEL), _fitting(encode("done", delivery_id), capabilities))
     ]
     if next_allowed:
-        buttons.append(Button(NEXT_LABEL, _fitting(encode("next", enrollment_id), capabilities)))
+        buttons.append(Button(_(language, NEXT_LABEL), _fitting(encode("next", enrollment_id), capabilities)))
     if discuss_url:
-        buttons.append(LinkButton(DISCUSS_LABEL, discuss_url))
+        buttons.append(LinkButton(_(language, DISCUSS_LABEL), discuss_url))
     return tuple(buttons)
 
 
@@ -125,10 +138,10 @@ def _fitting(action: str, capabilities: Capabilities) -> str:
 
 
 def _text_parts(
-    lesson: Lesson, capabilities: Capabilities, lesson_count: int, course_title: str
+    lesson: Lesson, capabilities: Capabilities, lesson_count: int, course_title: str, language: str | None
 ) -> list[TextPart]:
     markup = capabilities.markup
-    heading = lesson_heading(lesson, lesson_count)
+    heading = lesson_heading(lesson, lesson_count, language)
     blocks: list[str] = []
     if course_title:
         blocks.append(italic(course_title, markup))

@@ -380,9 +380,10 @@ class Sender:
         if self._discuss_url is not None:
             answer = self._discuss_url(claim.platform, course, lesson, claim.enrollment_id)
             discuss = await answer if inspect.isawaitable(answer) else answer
+        language = lesson_language(course, claim.language)
         return list(
             render_lesson(
-                lesson.in_language(lesson_language(course, claim.language)),
+                lesson.in_language(language),
                 capabilities,
                 delivery_id=claim.delivery_id,
                 enrollment_id=claim.enrollment_id,
@@ -390,6 +391,7 @@ class Sender:
                 next_allowed=_may_pull_next_early(course, lesson, self._clock.now().date()),
                 discuss_url=discuss,
                 course_title=course.title,
+                language=language,
             )
         )
 

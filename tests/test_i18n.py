@@ -26,6 +26,7 @@ SOURCES = [
     "bot/conversation.py",
     "bot/study_commands.py",
     "bot/nudges.py",
+    "bot/render.py",
     "bot/certificates.py",
     "bot/calendar_ics.py",
     "bot/review.py",
@@ -115,6 +116,15 @@ async def test_the_lesson_is_sent_in_the_language_of_the_learners_locale(
     assert "Der Text der ersten Lektion." in by_chat["3003"] and "Frage eins?" in by_chat["3003"]
     assert "Body of lesson 1." in by_chat["4004"] and "Der Text" not in by_chat["4004"]
     assert "Body of lesson 1." in by_chat["5005"]  # French is not offered: the course's own language
+    assert "Lektion 1 von 3 · Lektion eins" in by_chat["3003"]
+    assert "Lesson 1 of 3" in by_chat["4004"] and "Lektion" not in by_chat["4004"]
+    labels = {
+        record.chat_id: [button.label for button in record.part.buttons]
+        for record in world.chat.sent
+        if isinstance(record.part, TextPart) and record.part.buttons
+    }
+    assert labels["3003"][0] == "✅ Erledigt"
+    assert labels["4004"][0] == "✅ Done"
 
 
 async def test_the_bot_speaks_german_to_a_german_locale_and_language_switches_it(
