@@ -136,7 +136,7 @@ async def test_commands_are_published_to_each_server_and_globally_when_asked(
     }
     assert learner_commands == {
         "enroll", "courses", "timezone", "time", "pace", "schedule", "progress", "settings", "pause",
-        "resume", "next", "repeat", "stop", "help", "review", "calendar", "language",
+        "resume", "next", "repeat", "stop", "help", "review", "calendar", "language", "mydata", "forgetme",
     }  # fmt: skip
     options = {option["name"]: option for option in commands["enroll"]["options"]}
     assert options["course"]["autocomplete"] is True

@@ -291,3 +291,36 @@ async def test_a_learner_with_closed_dms_gets_lessons_in_a_private_thread(
     assert "Not quite" in text_of(feedback)
     assert feedback["flags"] == 64
     assert fake_discord.callbacks[-1]["data"]["flags"] == 64
+
+
+async def test_a_learner_gets_their_data_and_has_it_deleted_by_slash_command(
+    fake_discord: FakeDiscord,
+    database: Database,
+    catalog: Catalog,
+    clock: FakeClock,
+    running: list[RunningBot],
+) -> None:
+    virtual = VirtualTime()
+    fake_discord.clock = virtual.monotonic
+    ada = Learner(111_000_000_000_000_003, "ada", Place(LOBBY, GUILD))
+    fake_discord.add_user(ada.user_id, ada.name)
+    bot = await start_bot(fake_discord, database, catalog, clock, virtual, running)
+    await onboard(bot, ada)
+    learner_id = learner_row(database, ada.user_id).id
+
+    answers = await bot.say(ada, "mydata")
+    files = [attachment["filename"] for answer in answers for attachment in answer["attachments"]]
+    assert files == ["my-data.json"]
+    assert all(answer["flags"] == 64 for answer in answers)  # personal data: only the learner sees it
+
+    [question] = await bot.say(ada, "forgetme")
+    assert [label for label, _ in button_ids(question)] == ["Yes, delete my data", "No, keep it"]
+    [kept] = await bot.press(ada, "No, keep it", question)
+    assert "Nothing was deleted" in text_of(kept)
+    assert enrollment_row(database, learner_id or 0).status is EnrollmentStatus.ACTIVE
+
+    [deleted] = await bot.press(ada, "Yes, delete my data", question)
+    assert "deleted everything" in text_of(deleted)
+    with database.session() as session:
+        assert session.exec(select(LearnerRow).where(LearnerRow.id == learner_id)).first() is None
+        assert session.exec(select(Enrollment).where(Enrollment.learner_id == learner_id)).first() is None

@@ -142,6 +142,8 @@ def build_command_tree(
         SlashCommand.HELP,
         SlashCommand.REVIEW,
         SlashCommand.CALENDAR,
+        SlashCommand.MYDATA,
+        SlashCommand.FORGETME,
     ):
         plain_command(command)
     if run_instructor is not None:

@@ -180,6 +180,8 @@ class SlashCommand(StrEnum):
     REVIEW = "review"
     CALENDAR = "calendar"
     LANGUAGE = "language"
+    MYDATA = "mydata"
+    FORGETME = "forgetme"
 
 
 CORE_COMMANDS: Mapping[SlashCommand, str] = {
