@@ -236,7 +236,8 @@ def discord_command(user_id: int, name: str, args: str, *, in_dm: bool, server_a
         None if in_dm else DISCORD_GUILD,
         DISCORD_DM if in_dm else 556,
         in_bot_dm=in_dm,
-        administrator=server_admin,
+        # A server's own admin role is not one the config names: it gives no instructor rights.
+        role_names=("Admin",) if server_admin else (),
     )
     sender = sender_for(origin)
     if in_dm:

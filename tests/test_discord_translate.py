@@ -124,13 +124,16 @@ def test_in_the_bot_dm_the_sender_carries_the_dm_channel_and_is_private() -> Non
     [
         ({}, AdminRule(), False),
         ({}, AdminRule(frozenset({"42"})), True),
-        ({"role_names": ("Instructors",)}, AdminRule(role_name="Instructors"), True),
-        ({"role_names": ("Learners",)}, AdminRule(role_name="Instructors"), False),
-        ({"role_names": ("",)}, AdminRule(role_name=""), False),
-        ({"administrator": True}, AdminRule(), True),
+        ({"role_ids": (555,)}, AdminRule(role="555"), True),
+        ({"role_ids": (556,)}, AdminRule(role="555"), False),
+        ({"role_names": ("Instructors",)}, AdminRule(role="Instructors", guild_ids=frozenset({7})), True),
+        ({"role_names": ("Learners",)}, AdminRule(role="Instructors", guild_ids=frozenset({7})), False),
+        # A role of that name in a server the config does not list is anybody's to create.
+        ({"role_names": ("Instructors",)}, AdminRule(role="Instructors", guild_ids=frozenset({8})), False),
+        ({"role_names": ("",)}, AdminRule(role="", guild_ids=frozenset({7})), False),
     ],
 )
-def test_the_admin_hint_comes_from_the_admin_list_the_role_or_the_permission(
+def test_the_admin_hint_comes_from_the_admin_list_or_the_configured_role(
     facts: dict[str, object], rule: AdminRule, admin: bool
 ) -> None:
     assert sender_for(origin(**facts), rule).is_admin_hint is admin

@@ -104,7 +104,9 @@ class DiscordAdapter:
         self._capabilities = discord_capabilities(bool(settings.media_base_url))
         self._media_links = MediaLinks(settings.media_base_url, courses_root)
         self._course_choices = CourseChoices(courses_root)
-        self._admins = AdminRule(frozenset(settings.admins), settings.admin_role)
+        self._admins = AdminRule(
+            frozenset(settings.admins), settings.admin_role, frozenset(settings.guild_ids)
+        )
         self._dm_pacer = DmOpenPacer(settings.dm_opens_per_minute, monotonic=monotonic, sleep=sleep)
         self._client: discord.Client | None = None
         self._outbound: Outbound | None = None
@@ -422,6 +424,6 @@ def _origin(interaction: discord.Interaction) -> Origin:
         guild_id=interaction.guild_id,
         channel_id=interaction.channel_id,
         in_bot_dm=in_bot_dm,
+        role_ids=tuple(role.id for role in member.roles) if member is not None else (),
         role_names=tuple(role.name for role in member.roles) if member is not None else (),
-        administrator=member is not None and interaction.permissions.administrator,
     )

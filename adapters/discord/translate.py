@@ -128,14 +128,26 @@ class Origin:
     channel_id: int | None
     in_bot_dm: bool
     """The event happened in the user's DM with the bot (not in a server, group DM or other DM)."""
+    role_ids: tuple[int, ...] = ()
     role_names: tuple[str, ...] = ()
-    administrator: bool = False
 
 
 @dataclass(frozen=True)
 class AdminRule:
+    """Who the config names as instructors: user ids, and optionally one role."""
+
     user_ids: frozenset[str] = frozenset()
-    role_name: str = ""
+    role: str = ""
+    """A role id, or a role name; a name counts only in `guild_ids`, since anyone can name a role so in a
+    server of their own."""
+    guild_ids: frozenset[int] = frozenset()
+
+    def holds_role(self, origin: Origin) -> bool:
+        if not self.role:
+            return False
+        if self.role.isdigit() and int(self.role) in origin.role_ids:
+            return True
+        return origin.guild_id in self.guild_ids and self.role in origin.role_names
 
 
 def sender_for(origin: Origin, admins: AdminRule = AdminRule()) -> Sender:
@@ -144,11 +156,7 @@ def sender_for(origin: Origin, admins: AdminRule = AdminRule()) -> Sender:
         chat = DirectMessage(origin.user_id, origin.channel_id)
     else:
         chat = DirectMessage(origin.user_id)
-    admin_hint = (
-        str(origin.user_id) in admins.user_ids
-        or origin.administrator
-        or bool(admins.role_name and admins.role_name in origin.role_names)
-    )
+    admin_hint = str(origin.user_id) in admins.user_ids or admins.holds_role(origin)
     return Sender(
         platform=PLATFORM,
         user_id=str(origin.user_id),
