@@ -82,7 +82,10 @@ class Watch:
     changed_at: dt.datetime
     message_id: str | None = None
     """None until the status message is sent."""
+    seen: str = ""
+    """The status as last read from the database; `changed_at` is when it last changed."""
     shown: str = ""
+    """The status the message shows."""
     failing: bool = False
     """The last attempt failed for a passing reason (already logged once)."""
 
@@ -189,8 +192,8 @@ class ProgressMessages:
         every = self._local_every if progress.at_local_time else self._every
         watch.check_at = now + every
         text = status_text(progress)
-        if text != watch.shown:
-            watch.changed_at = now
+        if text != watch.seen:
+            watch.seen, watch.changed_at = text, now
         gave_up = not progress.finished and (
             (progress.scheduled == 0 and now - watch.changed_at >= STALE_AFTER)
             or now - watch.started_at >= LONGEST_WATCH
@@ -206,7 +209,7 @@ class ProgressMessages:
             if pacer is not None:
                 pacer.pause(error.seconds, error.chat_id)
             watch.check_at = max(watch.check_at, now + dt.timedelta(seconds=error.seconds))
-            return False, False
+            return gave_up, False
         except PermanentError as error:
             log.warning(
                 "status message of broadcast %d in %s chat %s is no longer updated: %s",
@@ -224,7 +227,7 @@ class ProgressMessages:
                     error.reason,
                 )
             watch.failing = True
-            return False, False
+            return gave_up, False
         watch.shown, watch.failing = text, False
         return progress.finished or gave_up, True
 

@@ -70,6 +70,13 @@ class PlannedFailure:
     remaining: int
 
 
+def _raise_planned(failures: list[PlannedFailure], chat_id: str) -> None:
+    for failure in failures:
+        if failure.remaining > 0 and failure.chat_id in (None, chat_id):
+            failure.remaining -= 1
+            raise failure.error
+
+
 @dataclass
 class FakeChat:
     """A `ChatAdapter` that records every part it is asked to send or edit, and fails on request."""
@@ -99,10 +106,7 @@ class FakeChat:
         self.attempts += 1
         if chat_id in self.blocked_chats:
             raise PermanentError("Forbidden: bot was blocked by the user", unreachable=True)
-        for failure in self._failures:
-            if failure.remaining > 0 and failure.chat_id in (None, chat_id):
-                failure.remaining -= 1
-                raise failure.error
+        _raise_planned(self._failures, chat_id)
         message_id = str(next(self._ids))
         uploaded: dict[str, str] = {}
         if isinstance(part, MediaPart) and not part.file_id and part.file_key:
@@ -116,10 +120,7 @@ class FakeChat:
         self.replies.append((sender, reply))
 
     async def edit(self, chat_id: str, message_id: str, part: TextPart) -> None:
-        for failure in self._edit_failures:
-            if failure.remaining > 0 and failure.chat_id in (None, chat_id):
-                failure.remaining -= 1
-                raise failure.error
+        _raise_planned(self._edit_failures, chat_id)
         sent_here = any(
             record.chat_id == chat_id and message_id in record.message_ids for record in self.sent
         )

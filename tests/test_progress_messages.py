@@ -339,6 +339,27 @@ async def test_a_broadcast_stuck_for_an_hour_says_so_and_is_no_longer_followed(s
     assert scene.watcher.watches == ()
 
 
+async def test_edits_that_keep_failing_while_nothing_moves_end_after_an_hour_with_one_log_line(
+    scene: Scene, caplog: pytest.LogCaptureFixture
+) -> None:
+    scene.enrol(2)
+    await scene.broadcast("now")
+    await scene.watcher.step()
+    scene.settle(1, DeliveryStatus.SENT)
+    scene.chat.fail_next_edit(TransientError("502 Bad Gateway"), times=1000)
+    minutes = 0
+    with caplog.at_level(logging.INFO, logger="scheduler.progress_messages"):
+        while scene.watcher.watches and minutes < 100:
+            scene.later(60)
+            minutes += 1
+            assert await scene.watcher.step() == 0
+    assert minutes == 61  # the numbers last changed at the first minute
+    assert scene.chat.edits == []
+    assert [record.getMessage() for record in caplog.records] == [
+        "status message of broadcast 1 not updated, trying again: 502 Bad Gateway"
+    ]
+
+
 async def test_a_watch_that_cannot_be_read_is_dropped_and_the_others_go_on(
     scene: Scene, caplog: pytest.LogCaptureFixture
 ) -> None:
