@@ -93,6 +93,11 @@ class ConsoleAdapter:
         for part in reply.parts:
             self._show(sender.chat_id, part)
 
+    async def edit(self, chat_id: str, message_id: str, part: TextPart) -> None:
+        """A terminal cannot change what it printed: the new text is printed again, marked as an update."""
+        self._write(chat_id, f"(message {message_id} updated)")
+        self._show(chat_id, part)
+
     async def event(self, event: InboundEvent) -> Reply:
         """Hand an event to the core and print its reply, as a platform would."""
         if self._on_event is None:

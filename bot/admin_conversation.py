@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 from bot.actions import decode, encode
 from bot.admin import REFUSAL, Actor, AdminError, AdminTools, parse_when
@@ -30,6 +31,7 @@ from bot.ports import (
     InboundEvent,
     OutboundPart,
     Reply,
+    Sender,
 )
 from bot.render import render_text_reply
 from bot.roster import LearnerRecord, RosterPage
@@ -68,12 +70,25 @@ def _help() -> str:
     return "\n".join(lines)
 
 
+class BroadcastWatcher(Protocol):
+    def watch_broadcast(self, sender: Sender, broadcast_id: int) -> None:
+        """Keep a status message about a queued broadcast up to date in `sender`'s private chat."""
+        ...
+
+
 class AdminConversation:
     """Answers admin commands and the broadcast buttons; never raises."""
 
-    def __init__(self, tools: AdminTools, capabilities: Mapping[str, Capabilities]) -> None:
+    def __init__(
+        self,
+        tools: AdminTools,
+        capabilities: Mapping[str, Capabilities],
+        *,
+        progress: BroadcastWatcher | None = None,
+    ) -> None:
         self._tools = tools
         self._capabilities = dict(capabilities)
+        self._progress = progress
 
     def claims(self, event: InboundEvent) -> bool:
         """True for the events this class answers: admin commands and admin buttons."""
@@ -97,7 +112,7 @@ class AdminConversation:
             if not await self._tools.authorize(actor, action, arguments):
                 return self._say(caps, REFUSAL)
             if isinstance(event, ButtonPressed):
-                return await self._button(actor, arguments, caps)
+                return await self._button(event.sender, arguments, caps)
             return await self._command(actor, action, arguments, caps)
         except Usage as usage:
             await self._tools.record_failure(actor, action, arguments, str(usage))
@@ -282,7 +297,8 @@ class AdminConversation:
 
     # --- the broadcast buttons ---------------------------------------------------------------------
 
-    async def _button(self, actor: Actor, raw_action: str, caps: Capabilities) -> Reply:
+    async def _button(self, sender: Sender, raw_action: str, caps: Capabilities) -> Reply:
+        actor = Actor.from_sender(sender)
         action = decode(raw_action)
         if action is None or len(action.args) != 2 or not action.args[0].isdigit():
             raise Usage("That button has expired.")
@@ -300,11 +316,16 @@ class AdminConversation:
         if not queued:
             return self._say(caps, f"Broadcast #{broadcast_id} was already queued. {progress_text(progress)}")
         when = "each at the learner's own next delivery time" if progress.at_local_time else "now"
+        follow = f"See the progress with /broadcast status {broadcast_id}"
+        if self._progress is not None:
+            self._progress.watch_broadcast(sender, broadcast_id)
+            follow = (
+                f"A status message follows and is kept up to date (also: /broadcast status {broadcast_id})."
+            )
         return self._say(
             caps,
             f"Broadcast #{broadcast_id} queued: {progress.total} delivery(ies) going out {when}"
-            f"{f', {progress.skipped} learner(s) unreachable' if progress.skipped else ''}."
-            f" See the progress with /broadcast status {broadcast_id}",
+            f"{f', {progress.skipped} learner(s) unreachable' if progress.skipped else ''}. {follow}",
         )
 
     # --- helpers -----------------------------------------------------------------------------------

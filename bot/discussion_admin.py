@@ -10,7 +10,7 @@ import logging
 from collections.abc import Mapping, Sequence
 
 from bot.admin import REFUSAL, Actor, AdminTools
-from bot.admin_conversation import AdminConversation
+from bot.admin_conversation import AdminConversation, BroadcastWatcher
 from bot.clock import Clock
 from bot.content import Course, Lesson
 from bot.db import Database
@@ -149,9 +149,14 @@ class DiscussionAdminConversation(AdminConversation):
     """The instructor's commands, with the thread moderation commands added (and listed in /admin)."""
 
     def __init__(
-        self, tools: AdminTools, capabilities: Mapping[str, Capabilities], moderation: ThreadModeration
+        self,
+        tools: AdminTools,
+        capabilities: Mapping[str, Capabilities],
+        moderation: ThreadModeration,
+        *,
+        progress: BroadcastWatcher | None = None,
     ) -> None:
-        super().__init__(tools, capabilities)
+        super().__init__(tools, capabilities, progress=progress)
         self._moderation = moderation
         self._admin_tools = tools
         self._caps = dict(capabilities)

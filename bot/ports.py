@@ -262,3 +262,10 @@ class ChatAdapter(Protocol):
     async def send_reply(self, sender: Sender, reply: Reply) -> None:
         """Answer an inbound event at once, privately where the reply is personal."""
         ...
+
+    async def edit(self, chat_id: str, message_id: str, part: TextPart) -> None:
+        """Replace the text and buttons of a message this bot sent to `chat_id`.
+
+        Raises the same `PlatformError`s as `send`; an edit that changes nothing counts as done.
+        """
+        ...

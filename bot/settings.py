@@ -78,6 +78,10 @@ class SchedulerSettings(_Section):
     release_batch: int = Field(default=5000, ge=1, le=100_000)
     time_offset_seconds: float = 0.0
     """Shift the bot's clock (end-to-end tests and previews of a real process). 0 in production."""
+    progress_edit_seconds: float = Field(default=4.0, ge=1, le=60)
+    """Least time between two edits of a broadcast's status message in chat (a broadcast sent now)."""
+    progress_local_edit_seconds: float = Field(default=60.0, ge=10, le=3600)
+    """The same for a broadcast sent at each learner's own time, which can take a day."""
 
 
 class SenderSettings(_Section):

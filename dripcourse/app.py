@@ -27,6 +27,7 @@ from scheduler.announcements import Announcements
 from scheduler.heartbeat import Heartbeat
 from scheduler.metrics import MetricsServer, create_metrics, start_metrics_server
 from scheduler.pacer import Pacer, discord_pacer, telegram_pacer
+from scheduler.progress_messages import ProgressMessages
 from scheduler.sender import Sender
 
 log = logging.getLogger("dripcourse")
@@ -94,11 +95,12 @@ class App:
         self.metrics = create_metrics()
         hosts = {platform: host for platform, host in self.adapters.items() if isinstance(host, ThreadHost)}
         self.discussion = DiscussionService(database, hosts, clock)
+        pacers = {platform: pacer_for(platform, settings) for platform in self.adapters}
         self.sender = Sender(
             database,
             catalog,
             self.adapters,
-            {platform: pacer_for(platform, settings) for platform in self.adapters},
+            pacers,
             clock,
             settings.sender,
             metrics=self.metrics,
@@ -124,6 +126,14 @@ class App:
             announcements=self.announcements,
             wake_sender=self.sender.wake,
         )
+        self.progress = ProgressMessages(
+            database,
+            clock,
+            self.adapters,
+            pacers,
+            edit_every=settings.scheduler.progress_edit_seconds,
+            local_edit_every=settings.scheduler.progress_local_edit_seconds,
+        )
         capabilities = {platform: adapter.capabilities for platform, adapter in self.adapters.items()}
         self.conversation = Conversation(
             database,
@@ -137,6 +147,7 @@ class App:
                 self.admin,
                 capabilities,
                 ThreadModeration(self.admin, self.discussion, database, clock, capabilities),
+                progress=self.progress,
             ),
         )
         self._announce = announce
@@ -187,6 +198,7 @@ class App:
             # hold the database thread (and every other learner) for that long.
             self._warm_up = asyncio.create_task(asyncio.to_thread(warm_up))
             await self.sender.start()
+            await self.progress.start()
             self._scheduler = AsyncIOScheduler(timezone="UTC")
             self.heartbeat.start(self._scheduler)
             await self.announcements.start(self._scheduler)
@@ -228,6 +240,7 @@ class App:
             self._scheduler.shutdown(wait=False)
         if self._background:
             await self.sender.stop(drain=True)
+        await self.progress.stop()
         for adapter in self.adapters.values():
             with suppress(Exception):
                 await adapter.stop()

@@ -19,6 +19,7 @@ from bot.ports import (
     Reply,
     Sender,
     SentMessage,
+    TextPart,
 )
 
 FAKE_CAPABILITIES = Capabilities(
@@ -55,23 +56,42 @@ class SentRecord:
 
 
 @dataclass
+class EditRecord:
+    chat_id: str
+    message_id: str
+    part: TextPart
+    at: dt.datetime | None
+
+
+@dataclass
 class PlannedFailure:
     error: PlatformError
     chat_id: str | None
     remaining: int
 
 
+def _raise_planned(failures: list[PlannedFailure], chat_id: str) -> None:
+    for failure in failures:
+        if failure.remaining > 0 and failure.chat_id in (None, chat_id):
+            failure.remaining -= 1
+            raise failure.error
+
+
 @dataclass
 class FakeChat:
-    """A `ChatAdapter` that records every part it is asked to send and fails on request."""
+    """A `ChatAdapter` that records every part it is asked to send or edit, and fails on request."""
 
     capabilities: Capabilities = FAKE_CAPABILITIES
     clock: FakeClock | None = None
     sent: list[SentRecord] = field(default_factory=list)
     replies: list[tuple[Sender, Reply]] = field(default_factory=list)
+    edits: list[EditRecord] = field(default_factory=list)
+    deleted: set[str] = field(default_factory=set)
+    """Ids of sent messages the user deleted: editing one fails as Telegram's would."""
     attempts: int = 0
     blocked_chats: set[str] = field(default_factory=set)
     _failures: list[PlannedFailure] = field(default_factory=list)
+    _edit_failures: list[PlannedFailure] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _on_event: InboundHandler | None = None
 
@@ -86,10 +106,7 @@ class FakeChat:
         self.attempts += 1
         if chat_id in self.blocked_chats:
             raise PermanentError("Forbidden: bot was blocked by the user", unreachable=True)
-        for failure in self._failures:
-            if failure.remaining > 0 and failure.chat_id in (None, chat_id):
-                failure.remaining -= 1
-                raise failure.error
+        _raise_planned(self._failures, chat_id)
         message_id = str(next(self._ids))
         uploaded: dict[str, str] = {}
         if isinstance(part, MediaPart) and not part.file_id and part.file_key:
@@ -102,10 +119,37 @@ class FakeChat:
     async def send_reply(self, sender: Sender, reply: Reply) -> None:
         self.replies.append((sender, reply))
 
+    async def edit(self, chat_id: str, message_id: str, part: TextPart) -> None:
+        _raise_planned(self._edit_failures, chat_id)
+        sent_here = any(
+            record.chat_id == chat_id and message_id in record.message_ids for record in self.sent
+        )
+        if not sent_here or message_id in self.deleted:
+            raise PermanentError("Bad Request: message to edit not found")
+        self.edits.append(EditRecord(chat_id, message_id, part, self.clock.now() if self.clock else None))
+
     # --- test controls -----------------------------------------------------------------------------
     def fail_next(self, error: PlatformError, *, times: int = 1, chat_id: str | None = None) -> None:
         """The next `times` sends (to `chat_id`, or to anyone) raise `error`."""
         self._failures.append(PlannedFailure(error, chat_id, times))
+
+    def fail_next_edit(self, error: PlatformError, *, times: int = 1, chat_id: str | None = None) -> None:
+        """The next `times` edits (in `chat_id`, or anywhere) raise `error`; sends are not affected."""
+        self._edit_failures.append(PlannedFailure(error, chat_id, times))
+
+    def text_of(self, chat_id: str, message_id: str) -> str:
+        """A sent text message as it reads now, after its edits."""
+        for edit in reversed(self.edits):
+            if (edit.chat_id, edit.message_id) == (chat_id, message_id):
+                return edit.part.text
+        for record in self.sent:
+            if (
+                record.chat_id == chat_id
+                and message_id in record.message_ids
+                and isinstance(record.part, TextPart)
+            ):
+                return record.part.text
+        raise KeyError(f"no text message {message_id} in chat {chat_id}")
 
     async def event(self, event: InboundEvent) -> Reply:
         """Hand `event` to the core as the platform would, and record the reply."""

@@ -10,7 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from adapters.console import ConsoleAdapter, console_sender, parse_line
-from bot.ports import ButtonPressed, Command, TextReceived
+from bot.ports import Button, ButtonPressed, Command, TextPart, TextReceived
 from bot.settings import CoursesSettings, DatabaseSettings, Settings
 from dripcourse.app import App
 from dripcourse.commands.demo import LEARNERS, run_demo
@@ -28,6 +28,22 @@ def test_typed_lines_become_neutral_events() -> None:
     assert parse_line("3", LEARNER, choices) == TextReceived(LEARNER, "3")
     assert parse_line("  Berlin ", LEARNER, choices) == TextReceived(LEARNER, "Berlin")
     assert parse_line("   ", LEARNER, choices) is None
+
+
+async def test_an_edited_message_is_printed_again_as_an_update() -> None:
+    output = io.StringIO()
+    console = ConsoleAdapter(output, prefix=lambda chat_id: f"[{chat_id}] ")
+    (message_id,) = (await console.send("ines", TextPart("Broadcast #1: 0 of 2 sent"))).message_ids
+    await console.edit(
+        "ines", message_id, TextPart("Broadcast #1 finished: 2 of 2 sent", (Button("OK", "ok"),))
+    )
+    assert output.getvalue().splitlines() == [
+        "[ines] Broadcast #1: 0 of 2 sent",
+        "[ines] (message 1 updated)",
+        "[ines] Broadcast #1 finished: 2 of 2 sent",
+        "[ines]   [1] OK",
+    ]
+    assert console.choices["ines"] == ["ok"]
 
 
 def demo_settings(tmp_path: Path) -> Settings:

@@ -285,6 +285,34 @@ async def test_opening_a_dm_moves_the_learner_once_and_every_send_carries_a_stab
     assert virtual.now == 0.0  # the adapter itself never waited
 
 
+async def test_an_edit_patches_the_message_in_place_and_a_deleted_one_is_a_permanent_error(
+    fake: FakeDiscord, launch: Callable[..., Awaitable[DiscordAdapter]]
+) -> None:
+    adapter = await launch()
+    chat = await open_dm(adapter)
+    dm = int(chat.rsplit(":", 1)[1])
+    status = TextPart("Broadcast #1: 0 of 2 sent", (Button("Cancel", "bcast:1:cancel"),))
+    (message_id,) = (await adapter.send(chat, status, idempotency_key="s")).message_ids
+    final = TextPart("Broadcast #1 finished: 2 of 2 sent")
+    await adapter.edit(chat, message_id, final)
+    await adapter.edit(f"dm:{ADA}", message_id, final)  # the DM channel is remembered; no change is fine
+    (message,) = fake.sent_to(dm)
+    assert (message["id"], text_of(message), button_ids(message)) == (message_id, final.text, [])
+    assert message["edited_timestamp"] is not None
+    patches = fake.calls("PATCH", rf"/channels/{dm}/messages/{message_id}")
+    assert [patch.body["content"] for patch in patches] == [final.text, final.text]
+    assert patches[0].body["allowed_mentions"] == {"parse": []}
+    assert len(fake.calls("POST", r"/users/@me/channels")) == 1
+
+    fake.delete_message(dm, message_id)
+    with pytest.raises(PermanentError) as gone:
+        await adapter.edit(chat, message_id, TextPart("Broadcast #1: 1 of 2 sent"))
+    assert "Unknown Message" in gone.value.reason
+    assert not gone.value.unreachable
+    with pytest.raises(PermanentError):
+        await adapter.edit(chat, "not-a-message-id", final)
+
+
 async def test_dm_opens_are_spaced_below_discords_limit(
     fake: FakeDiscord, launch: Callable[..., Awaitable[DiscordAdapter]]
 ) -> None:

@@ -223,6 +223,44 @@ async def test_text_with_inline_buttons_is_html_without_link_previews(
     assert not record.paid_broadcast
 
 
+async def test_an_edit_replaces_text_and_buttons_and_an_unchanged_edit_counts_as_done(
+    emu: TelegramEmulator, start_adapter: StartAdapter
+) -> None:
+    adapter = await start_adapter()
+    sent = await adapter.send(
+        "42", TextPart("Broadcast #1: 0 of 2 sent", (Button("Cancel", "bcast:1:cancel"),))
+    )
+    (message_id,) = sent.message_ids
+    final = TextPart("Broadcast #1 <b>finished</b>: 2 of 2 sent")
+    await adapter.edit("42", message_id, final)
+    message = emu.message(ADA.id, int(message_id))
+    assert message is not None
+    assert message["text"] == "Broadcast #1 finished: 2 of 2 sent"
+    assert [entity["type"] for entity in message["entities"]] == ["bold"]
+    assert "reply_markup" not in message  # the Cancel button went with the edit
+    await adapter.edit("42", message_id, final)  # Telegram answers 400 "message is not modified"
+    edits = [request for request in emu.requests if request.method == "editMessageText"]
+    assert [request.status for request in edits] == [200, 400]
+    assert "message is not modified" in edits[1].description
+    assert len(emu.sent_to(42)) == 1
+
+
+async def test_editing_a_deleted_message_is_a_permanent_error_but_not_an_unreachable_chat(
+    emu: TelegramEmulator, start_adapter: StartAdapter
+) -> None:
+    adapter = await start_adapter()
+    (message_id,) = (await adapter.send("42", TextPart("Broadcast #1: 0 of 2 sent"))).message_ids
+    emu.user_deletes_message(ADA.id, int(message_id))
+    with pytest.raises(PermanentError) as gone:
+        await adapter.edit("42", message_id, TextPart("Broadcast #1: 1 of 2 sent"))
+    assert gone.value.reason == "BadRequest: Message to edit not found"
+    assert not gone.value.unreachable
+    emu.block_bot(ADA.id)
+    with pytest.raises(PermanentError) as blocked:
+        await adapter.edit("42", message_id, TextPart("Broadcast #1: 2 of 2 sent"))
+    assert blocked.value.unreachable
+
+
 async def test_location_request_is_a_one_time_reply_keyboard_on_its_own_message(
     emu: TelegramEmulator, start_adapter: StartAdapter
 ) -> None:

@@ -56,6 +56,7 @@ from bot.ports import (
     Reply,
     Sender,
     SentMessage,
+    TextPart,
     TransientError,
 )
 from bot.settings import DiscordSettings
@@ -200,6 +201,24 @@ class DiscordAdapter:
             channel_id = await outbound.channel_for(destination, sender.chat_id)
             for part in reply.parts:
                 await outbound.post_all(channel_id, self._messages(part), "", sender.chat_id)
+        except CallFailed as failure:
+            raise failure.classified from failure.original
+
+    async def edit(self, chat_id: str, message_id: str, part: TextPart) -> None:
+        """Edit a message the bot posted in `chat_id` (its DM, thread or channel); Discord accepts an edit
+        that changes nothing. Interaction replies are not edited here: their token lasts 15 minutes."""
+        try:
+            destination = parse_chat_id(chat_id)
+            message = int(message_id)
+        except ValueError as error:
+            raise PermanentError(f"cannot edit message {message_id[:24]!r}: {error}") from None
+        messages = self._messages(part)
+        if len(messages) != 1:
+            raise PermanentError(f"an edit must fit in one Discord message, this text needs {len(messages)}")
+        outbound = self._require_outbound()
+        try:
+            channel_id = await outbound.channel_for(destination, chat_id)
+            await outbound.edit(channel_id, message, messages[0], chat_id)
         except CallFailed as failure:
             raise failure.classified from failure.original
 

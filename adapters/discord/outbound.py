@@ -146,6 +146,19 @@ class Outbound:
             ids.append(str(data["id"]))
         return ids
 
+    async def edit(self, channel_id: int, message_id: int, message: OutgoingMessage, chat_id: str) -> None:
+        """Replace a posted message's content, embed and buttons (PATCH of the channel message)."""
+        embed = embed_of(message)
+        # None, not MISSING: an edit sends every field, so an embed or buttons the message had are removed.
+        with handle_message_parameters(
+            content=message.content or None,
+            embed=embed,
+            view=view_of(message.buttons),
+            allowed_mentions=discord.AllowedMentions.none(),
+        ) as params:
+            http = self._client.http
+            await self.call(lambda: http.edit_message(channel_id, message_id, params=params), chat_id)
+
     async def call(self, request: Callable[[], Awaitable[T]], chat_id: str | None) -> T:
         """One Discord request under a timeout; failures come back as `CallFailed`, classified."""
         seen: list[RateLimitSeen] = []

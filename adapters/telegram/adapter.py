@@ -31,7 +31,7 @@ from telegram import (
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
-from adapters.telegram.errors import classify
+from adapters.telegram.errors import classify, is_not_modified
 from adapters.telegram.forum import MAX_TOPIC_NAME, ForumTopics
 from adapters.telegram.group_budget import GroupBudget
 from adapters.telegram.reply_retry import send_retrying
@@ -39,6 +39,7 @@ from adapters.telegram.translate import (
     BotCall,
     BotIdentity,
     TelegramSender,
+    edit_call,
     materialize,
     part_calls,
     private_chat_link,
@@ -253,6 +254,19 @@ class TelegramAdapter:
         payload = sender.start_payload if isinstance(sender, TelegramSender) else ""
         topic = sender.group_thread_id if isinstance(sender, TelegramSender) else ""
         await self._send_tracked(group, self._private_pointer(sender, delivered, payload), topic)
+
+    async def edit(self, chat_id: str, message_id: str, part: TextPart) -> None:
+        """Replace a text message's text and inline buttons; "message is not modified" is success."""
+        if not message_id.isdigit():
+            raise PermanentError(f"not a Telegram message id: {message_id[:20]!r}")
+        bot = await self._bot()
+        call = edit_call(_chat(chat_id), int(message_id), part)
+        try:
+            await getattr(bot, call.method)(**call.kwargs)
+        except TelegramError as error:
+            if is_not_modified(error):
+                return
+            raise classify(error, chat_id, secrets=self._secrets()) from error
 
     # --- ThreadHost: lesson topics in a forum supergroup -------------------------------------------
 

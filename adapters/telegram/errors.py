@@ -53,6 +53,11 @@ def classify(
     return AmbiguousError(reason)
 
 
+def is_not_modified(error: tg.TelegramError) -> bool:
+    """Telegram refused an edit because the message already reads exactly so: the edit is done."""
+    return isinstance(error, tg.BadRequest) and "message is not modified" in error.message.lower()
+
+
 def _retry_after_seconds(error: tg.RetryAfter) -> float:
     with warnings.catch_warnings():
         # PTB warns about the int form it returns until PTB_TIMEDELTA is set; both forms are handled.

@@ -253,16 +253,27 @@ def quiz_as_text(quiz: QuizPart) -> TextPart:
     return TextPart("\n".join(lines), buttons)
 
 
-def _text_calls(common: dict[str, Any], part: TextPart) -> list[BotCall]:
+def edit_call(chat_id: int | str, message_id: int, part: TextPart) -> BotCall:
+    """The call that replaces a text message's text and inline buttons (a reply keyboard cannot be edited)."""
     inline = [button for button in part.buttons if not isinstance(button, RequestLocationButton)]
-    location = [button for button in part.buttons if isinstance(button, RequestLocationButton)]
+    message = _text_message({"chat_id": chat_id, "message_id": message_id}, part)
+    return BotCall("edit_message_text", {**message, "reply_markup": inline_keyboard(inline)})
+
+
+def _text_message(common: dict[str, Any], part: TextPart) -> dict[str, Any]:
     text = f"<b>{html.escape(part.title)}</b>\n\n{part.text}" if part.title else part.text
-    message = {
+    return {
         **common,
         "text": text,
         "parse_mode": ParseMode.HTML,
         "link_preview_options": LinkPreviewOptions(is_disabled=True),
     }
+
+
+def _text_calls(common: dict[str, Any], part: TextPart) -> list[BotCall]:
+    inline = [button for button in part.buttons if not isinstance(button, RequestLocationButton)]
+    location = [button for button in part.buttons if isinstance(button, RequestLocationButton)]
+    message = _text_message(common, part)
     if inline or not location:
         calls = [BotCall("send_message", {**message, "reply_markup": inline_keyboard(inline)})]
         if not location:

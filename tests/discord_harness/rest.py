@@ -175,6 +175,10 @@ class FakeDiscord:
                 return int(channel["id"])
         return None
 
+    def delete_message(self, channel_id: int, message_id: str) -> None:
+        """A message is deleted (by a moderator, or by another process of the bot)."""
+        self.messages[channel_id] = [m for m in self.messages.get(channel_id, []) if m["id"] != message_id]
+
     def threads(self) -> list[dict[str, Any]]:
         return [channel for channel in self.channels.values() if channel["type"] in (11, 12)]
 
@@ -213,6 +217,7 @@ class FakeDiscord:
             ("POST", re.compile(r"/channels/(\d+)/messages"), self._post_message),
             ("POST", re.compile(r"/channels/(\d+)/threads"), self._create_thread),
             ("PUT", re.compile(r"/channels/(\d+)/thread-members/(\d+)"), self._add_thread_member),
+            ("PATCH", re.compile(r"/channels/(\d+)/messages/(\d+)"), self._edit_message),
             ("PATCH", re.compile(r"/channels/(\d+)"), self._edit_channel),
             ("POST", re.compile(r"/interactions/(\d+)/([^/]+)/callback"), self._callback),
             ("POST", re.compile(r"/webhooks/(\d+)/([^/]+)"), self._followup),
@@ -364,6 +369,23 @@ class FakeDiscord:
             return _error(404, 10007, "Unknown Member")
         self.thread_members.setdefault(thread_id, set()).add(user_id)
         return web.Response(status=204)
+
+    async def _edit_message(self, match: re.Match[str], body: Any, files: Any) -> web.Response:
+        channel_id, message_id = int(match.group(1)), match.group(2)
+        if channel_id not in self.channels:
+            return _error(404, 10003, "Unknown Channel")
+        found = [message for message in self.messages.get(channel_id, []) if message["id"] == message_id]
+        if not found:
+            return _error(404, 10008, "Unknown Message")
+        message = found[0]
+        if message["author"]["id"] != str(BOT_ID):
+            return _error(403, 50005, "Cannot edit a message authored by another user")
+        # Like Discord: the fields sent replace the message's, the others stay; an unchanged edit is fine.
+        for key in ("content", "embeds", "components", "flags"):
+            if key in body:
+                message[key] = body[key] if body[key] is not None else ("" if key == "content" else [])
+        message["edited_timestamp"] = _timestamp()
+        return _json(message)
 
     async def _edit_channel(self, match: re.Match[str], body: Any, files: Any) -> web.Response:
         channel = self.channels.get(int(match.group(1)))

@@ -148,6 +148,12 @@ class UserSide:
         state = queue.push("poll", poll.to_json())
         return answer if not poll.is_anonymous else state
 
+    def user_deletes_message(self, user_id: int, message_id: int, *, bot: str | None = None) -> None:
+        """The user deletes a bot message in their private chat for both sides (bots get no update)."""
+        dialog = self._world.dialog(self._bot(bot).id, user_id)
+        if dialog.messages.pop(message_id, None) is None:
+            raise ValueError(f"chat {user_id} has no message {message_id}")
+
     def block_bot(self, user_id: int, *, bot: str | None = None) -> None:
         """The user blocks the bot: sends answer 403 and the bot gets a my_chat_member update."""
         self._set_blocked(user_id, True, bot)
