@@ -7,9 +7,11 @@ import re
 import warnings
 from collections.abc import Iterable
 
+import aiohttp
 import httpx
 from telegram import error as tg
 
+from adapters.telegram.aiohttp_request import PoolTimeoutError
 from bot.ports import AmbiguousError, ChatMigrated, PermanentError, PlatformError, RetryAfter, TransientError
 
 REDACTED = "<redacted>"
@@ -37,11 +39,12 @@ def classify(
         text = error.message.lower()
         return PermanentError(reason, unreachable=any(phrase in text for phrase in _UNREACHABLE_BAD_REQUEST))
     if isinstance(error, tg.TimedOut):
-        if _caused_by(error, httpx.ConnectTimeout, httpx.PoolTimeout):
+        never_sent = (httpx.ConnectTimeout, httpx.PoolTimeout, aiohttp.ConnectionTimeoutError, PoolTimeoutError)
+        if _caused_by(error, *never_sent):
             return TransientError(f"{reason} (the request was never sent)")
         return AmbiguousError(f"{reason} (the request may have arrived)")
     if isinstance(error, tg.NetworkError):
-        if _caused_by(error, httpx.TransportError):
+        if _caused_by(error, httpx.TransportError, aiohttp.ClientError):
             return TransientError(f"{reason} (connection failed or was reset)")
         if "too large" in error.message.lower():
             return PermanentError(reason)
