@@ -16,6 +16,8 @@ from bot.ports import AmbiguousError, ChatMigrated, PermanentError, PlatformErro
 
 REDACTED = "<redacted>"
 
+_NEVER_SENT = (httpx.ConnectTimeout, httpx.PoolTimeout, aiohttp.ConnectionTimeoutError, PoolTimeoutError)
+"""Timeouts while connecting or waiting for a free connection (httpx or aiohttp): nothing went out."""
 _UNREACHABLE_BAD_REQUEST = ("chat not found", "user not found", "peer_id_invalid", "chat_id is empty")
 
 
@@ -39,8 +41,7 @@ def classify(
         text = error.message.lower()
         return PermanentError(reason, unreachable=any(phrase in text for phrase in _UNREACHABLE_BAD_REQUEST))
     if isinstance(error, tg.TimedOut):
-        never_sent = (httpx.ConnectTimeout, httpx.PoolTimeout, aiohttp.ConnectionTimeoutError, PoolTimeoutError)
-        if _caused_by(error, *never_sent):
+        if _caused_by(error, *_NEVER_SENT):
             return TransientError(f"{reason} (the request was never sent)")
         return AmbiguousError(f"{reason} (the request may have arrived)")
     if isinstance(error, tg.NetworkError):
