@@ -10,6 +10,7 @@ which `adapters.telegram.errors.classify` reads to tell "never sent" from "may h
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 from typing import Any
 
@@ -18,7 +19,7 @@ import certifi
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
-_FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+_JSON = {"Content-Type": "application/json"}
 
 
 class PoolTimeoutError(TimeoutError):
@@ -93,8 +94,9 @@ class AiohttpRequest(BaseRequest):
             if has_files:
                 body = _multipart(request_data.json_parameters, files)
             else:
-                body = request_data.url_encoded_parameters().encode()
-                headers = _FORM
+                # One JSON document (the Bot API's own format) costs far less to encode than a form.
+                body = json.dumps(request_data.parameters).encode()
+                headers = _JSON
         timeout = _timeout(
             _given(read_timeout, self._read_timeout),
             _given(write_timeout, self._media_write_timeout if has_files else self._write_timeout),
