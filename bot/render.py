@@ -69,14 +69,17 @@ def render_lesson(
     next_allowed: bool,
     discuss_url: str | None,
     course_title: str = "",
+    body: Sequence[OutboundPart] | None = None,
 ) -> list[OutboundPart]:
     """The ordered parts of one lesson: heading and body, media, quiz, then the lesson's buttons.
 
     The buttons ride on the last text or media part; after a quiz or an album, which cannot carry
     them, a short text part carries them. Raises ValueError if an action exceeds the button data limit.
+    `body` is `lesson_body` of the same lesson, capabilities, lesson count and title, when kept.
     """
-    parts: list[OutboundPart] = [*_text_parts(lesson, capabilities, lesson_count, course_title)]
-    parts.extend(_media_parts(lesson.media, capabilities))
+    if body is None:
+        body = lesson_body(lesson, capabilities, lesson_count=lesson_count, course_title=course_title)
+    parts = list(body)
     if lesson.quiz is not None:
         parts.append(render_quiz(lesson.quiz, capabilities, delivery_id=delivery_id))
     buttons = lesson_buttons(
@@ -92,6 +95,16 @@ def render_lesson(
     else:
         parts.append(TextPart(escape_user_text(READY_PROMPT, capabilities.markup), buttons=buttons))
     return parts
+
+
+def lesson_body(
+    lesson: Lesson, capabilities: Capabilities, *, lesson_count: int, course_title: str = ""
+) -> tuple[OutboundPart, ...]:
+    """The parts of a lesson that are the same for every learner: heading and body, then media."""
+    return (
+        *_text_parts(lesson, capabilities, lesson_count, course_title),
+        *_media_parts(lesson.media, capabilities),
+    )
 
 
 def lesson_buttons(
