@@ -70,7 +70,7 @@ log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = ("message", "callback_query", "poll_answer")
 # Loggers that may print request URLs (which contain the token) or webhook paths.
-SCRUBBED_LOGGERS = ("telegram", "httpx", "httpcore", "tornado", __name__.rsplit(".", 1)[0])
+SCRUBBED_LOGGERS = ("telegram", "httpx", "httpcore", "aiohttp", "tornado", __name__.rsplit(".", 1)[0])
 _NUMERIC_CHAT = re.compile(r"^-?\d+$")
 
 
