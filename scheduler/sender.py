@@ -339,9 +339,13 @@ class Sender:
         self._report(claim, outcome, time.perf_counter() - started)
 
     def _report(self, claim: Claim, outcome: Outcome, seconds: float) -> None:
-        quiet = outcome.kind in ("sent", "released")
+        if self._metrics is not None:
+            self._metrics.observe_send(claim.platform, outcome.kind)
+        level = logging.INFO if outcome.kind in ("sent", "released") else logging.WARNING
+        if not log.isEnabledFor(level):
+            return
         log.log(
-            logging.INFO if quiet else logging.WARNING,
+            level,
             "send delivery=%d learner=%d course=%s lesson=%s platform=%s parts=%d latency_ms=%.0f"
             " outcome=%s%s",
             claim.delivery_id,
@@ -362,8 +366,6 @@ class Sender:
                 "outcome": outcome.kind,
             },
         )
-        if self._metrics is not None:
-            self._metrics.observe_send(claim.platform, outcome.kind)
 
     async def _render(self, claim: Claim, capabilities: Capabilities) -> list[OutboundPart] | str:
         """The delivery's parts for this platform, or why there is nothing to send any more."""
