@@ -84,8 +84,9 @@ def claim_due(
     postgres = _is_postgres(session)
     connection = session.connection()
     if postgres:
-        # Without statistics the planner would AND the status index into the per-learner lookup above
-        # and read every pending row for every candidate; the learner index alone is a few rows.
+        # Without statistics the planner would AND the status index into the per-learner lookup of
+        # `_due_statement` and read every pending row for every candidate; the learner index alone is a
+        # few rows.
         connection.execute(text("SET LOCAL enable_bitmapscan = off"))
     candidates = {"now": now, "limit": limit, "platforms": list(platforms), "busy_chats": list(busy_chats)}
     ids = list(connection.execute(_due_statement(postgres, bool(busy_chats)), candidates).scalars())
