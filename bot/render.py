@@ -77,16 +77,21 @@ def render_lesson(
     discuss_url: str | None,
     course_title: str = "",
     language: str | None = None,
+    body: Sequence[OutboundPart] | None = None,
 ) -> list[OutboundPart]:
     """The ordered parts of one lesson: heading and body, media, quiz, then the lesson's buttons.
 
     The buttons ride on the last text or media part; after a quiz or an album, which cannot carry
     them, a short text part carries them. The heading and labels are in `language` (by default the
     lesson's own). Raises ValueError if an action exceeds the button data limit.
+    `body` is `lesson_body` of the same lesson, capabilities, lesson count, title and language, when kept.
     """
     language = language or lesson.language or None
-    parts: list[OutboundPart] = [*_text_parts(lesson, capabilities, lesson_count, course_title, language)]
-    parts.extend(_media_parts(lesson.media, capabilities))
+    if body is None:
+        body = lesson_body(
+            lesson, capabilities, lesson_count=lesson_count, course_title=course_title, language=language
+        )
+    parts = list(body)
     if lesson.quiz is not None:
         parts.append(render_quiz(lesson.quiz, capabilities, delivery_id=delivery_id))
     buttons = lesson_buttons(
@@ -104,6 +109,21 @@ def render_lesson(
         ready = _(language, READY_PROMPT)
         parts.append(TextPart(escape_user_text(ready, capabilities.markup), buttons=buttons))
     return parts
+
+
+def lesson_body(
+    lesson: Lesson,
+    capabilities: Capabilities,
+    *,
+    lesson_count: int,
+    course_title: str = "",
+    language: str | None = None,
+) -> tuple[OutboundPart, ...]:
+    """The parts of a lesson that are the same for every learner: heading and body, then media."""
+    return (
+        *_text_parts(lesson, capabilities, lesson_count, course_title, language or lesson.language or None),
+        *_media_parts(lesson.media, capabilities),
+    )
 
 
 def lesson_buttons(

@@ -9,13 +9,14 @@ was taken over can never overwrite the new owner's progress.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, or_, select, text, update
+from sqlalchemy import Select, Update, and_, bindparam, delete, exists, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
 from bot.models import (
@@ -80,83 +81,113 @@ def claim_due(
     """
     if limit <= 0 or not platforms:
         return []
-    other = aliased(Delivery)
+    postgres = _is_postgres(session)
+    connection = session.connection()
+    if postgres:
+        # Without statistics the planner would AND the status index into the per-learner lookup of
+        # `_due_statement` and read every pending row for every candidate; the learner index alone is a
+        # few rows.
+        connection.execute(text("SET LOCAL enable_bitmapscan = off"))
+    candidates = {"now": now, "limit": limit, "platforms": list(platforms), "busy_chats": list(busy_chats)}
+    ids = list(connection.execute(_due_statement(postgres, bool(busy_chats)), candidates).scalars())
+    if not ids:
+        return []
+    until = now + dt.timedelta(seconds=lease_seconds)
+    connection.execute(_lease_statement(), {"ids": ids, "worker_id": worker_id, "until": until})
+    rows = connection.execute(_claimed_statement(), {"ids": ids}).all()
+    return [Claim(*row) for row in rows]
+
+
+# The claim's statements are built once (per dialect): at full speed building them cost more than
+# running them.
+
+
+@functools.cache
+def _due_statement(postgres: bool, skip_busy_chats: bool) -> Select[tuple[int]]:
+    delivery = Delivery.__table__  # type: ignore[attr-defined]
+    learner = Learner.__table__  # type: ignore[attr-defined]
+    other = delivery.alias("other")
     blocking = exists().where(
-        col(other.learner_id) == col(Delivery.learner_id),
-        col(other.id) != col(Delivery.id),
+        other.c.learner_id == delivery.c.learner_id,
+        other.c.id != delivery.c.id,
         or_(
-            col(other.status) == DeliveryStatus.SENDING,
+            other.c.status == DeliveryStatus.SENDING,
             # A delivery whose time has not come (a broadcast at the learner's own hour) holds back
             # nothing; one already due, even if waiting to be retried, keeps its place in the order.
             and_(
-                col(other.status) == DeliveryStatus.PENDING,
-                col(other.id) < col(Delivery.id),
-                col(other.due_at) <= now,
+                other.c.status == DeliveryStatus.PENDING,
+                other.c.id < delivery.c.id,
+                other.c.due_at <= bindparam("now"),
             ),
         ),
     )
     # The learner's columns are read by primary key per candidate row, not joined: without fresh
     # statistics (a table just filled by a big release) PostgreSQL plans such a join as a nested loop
     # over every learner for every delivery; a scalar subquery is always a key lookup.
-    platform = select(col(Learner.platform)).where(col(Learner.id) == col(Delivery.learner_id))
+    platform = select(learner.c.platform).where(learner.c.id == delivery.c.learner_id)
     statement = (
-        select(col(Delivery.id))
+        select(delivery.c.id)
         .where(
-            col(Delivery.status) == DeliveryStatus.PENDING,
-            col(Delivery.next_attempt_at) <= now,
-            platform.scalar_subquery().in_(list(platforms)),
+            delivery.c.status == DeliveryStatus.PENDING,
+            delivery.c.next_attempt_at <= bindparam("now"),
+            platform.scalar_subquery().in_(bindparam("platforms", expanding=True)),
             ~blocking,
         )
         # Oldest due first, ties (a release batch) by id: both walk the (status, next_attempt_at) index,
         # whose entries SQLite keeps in rowid order within equal keys, and stop after `limit` rows.
-        .order_by(col(Delivery.next_attempt_at), col(Delivery.id))
-        .limit(limit)
+        .order_by(delivery.c.next_attempt_at, delivery.c.id)
+        .limit(bindparam("limit"))
     )
-    if busy_chats:
-        chat = select(col(Learner.chat_id)).where(col(Learner.id) == col(Delivery.learner_id))
-        statement = statement.where(chat.scalar_subquery().not_in(list(busy_chats)))
-    postgres = _is_postgres(session)
+    if skip_busy_chats:
+        chat = select(learner.c.chat_id).where(learner.c.id == delivery.c.learner_id)
+        statement = statement.where(chat.scalar_subquery().not_in(bindparam("busy_chats", expanding=True)))
     if postgres:
         statement = statement.with_for_update(skip_locked=True)
-        # Without statistics the planner would AND the status index into the per-learner lookup above
-        # and read every pending row for every candidate; the learner index alone is a few rows.
-        session.execute(text("SET LOCAL enable_bitmapscan = off"))
-    ids = list(session.execute(statement).scalars())
-    if not ids:
-        return []
-    session.execute(
-        update(Delivery)
-        .where(col(Delivery.id).in_(ids))
+    return statement
+
+
+@functools.cache
+def _lease_statement() -> Update:
+    delivery = Delivery.__table__  # type: ignore[attr-defined]
+    return (
+        update(delivery)
+        .where(delivery.c.id.in_(bindparam("ids", expanding=True)))
         .values(
             status=DeliveryStatus.SENDING,
-            lease_owner=worker_id,
-            lease_expires_at=now + dt.timedelta(seconds=lease_seconds),
+            lease_owner=bindparam("worker_id"),
+            lease_expires_at=bindparam("until", type_=delivery.c.lease_expires_at.type),
         )
     )
-    rows = session.execute(
+
+
+@functools.cache
+def _claimed_statement() -> Select[Any]:
+    delivery = Delivery.__table__  # type: ignore[attr-defined]
+    learner = Learner.__table__  # type: ignore[attr-defined]
+    broadcast = Broadcast.__table__  # type: ignore[attr-defined]
+    return (
         select(
-            col(Delivery.id),
-            col(Delivery.learner_id),
-            col(Delivery.enrollment_id),
-            col(Learner.platform),
-            col(Learner.chat_id),
-            col(Delivery.kind),
-            col(Delivery.course_slug),
-            col(Delivery.lesson_slug),
-            col(Broadcast.text),
-            col(Delivery.due_at),
-            col(Delivery.attempts),
-            col(Delivery.parts_sent),
-            col(Delivery.message_ids),
-            col(Delivery.sent_at),
-            col(Learner.language),
+            delivery.c.id,
+            delivery.c.learner_id,
+            delivery.c.enrollment_id,
+            learner.c.platform,
+            learner.c.chat_id,
+            delivery.c.kind,
+            delivery.c.course_slug,
+            delivery.c.lesson_slug,
+            broadcast.c.text,
+            delivery.c.due_at,
+            delivery.c.attempts,
+            delivery.c.parts_sent,
+            delivery.c.message_ids,
+            delivery.c.sent_at,
+            learner.c.language,
         )
-        .join(Learner, col(Learner.id) == col(Delivery.learner_id))
-        .outerjoin(Broadcast, col(Broadcast.id) == col(Delivery.broadcast_id))
-        .where(col(Delivery.id).in_(ids))
-        .order_by(col(Delivery.id))
-    ).all()
-    return [Claim(*row) for row in rows]
+        .join(learner, learner.c.id == delivery.c.learner_id)
+        .outerjoin(broadcast, broadcast.c.id == delivery.c.broadcast_id)
+        .where(delivery.c.id.in_(bindparam("ids", expanding=True)))
+        .order_by(delivery.c.id)
+    )
 
 
 def renew_leases(
@@ -243,6 +274,32 @@ class PartRecord:
     poll_id: str | None = None
 
 
+@functools.cache
+def _record_part_statement(last: bool) -> Update:
+    """The guarded UPDATE for one accepted part, built once: at full speed building it cost more than
+    running it."""
+    table = Delivery.__table__  # type: ignore[attr-defined]
+    statement = (
+        update(table)
+        .where(
+            table.c.id == bindparam("delivery_id"),
+            table.c.lease_owner == bindparam("worker_id"),
+            table.c.status == DeliveryStatus.SENDING,
+            table.c.parts_sent == bindparam("index"),
+        )
+        .values(
+            parts_sent=bindparam("index") + 1,
+            message_ids=bindparam("new_message_ids"),
+            sent_at=func.coalesce(table.c.sent_at, bindparam("now", type_=table.c.sent_at.type)),
+        )
+    )
+    if last:
+        statement = statement.values(
+            status=DeliveryStatus.SENT, lease_owner=None, lease_expires_at=None, error=None
+        )
+    return statement
+
+
 def record_part(
     session: Session,
     claim: Claim,
@@ -255,18 +312,15 @@ def record_part(
 
     Returns False when this worker no longer holds the lease (the row must not be touched further).
     """
-    values: dict[str, object] = {
-        "parts_sent": part.index + 1,
-        "message_ids": part.message_ids[-MESSAGE_IDS_LENGTH:],
-        "sent_at": func.coalesce(col(Delivery.sent_at), now),
-    }
-    if part.last:
-        values.update(status=DeliveryStatus.SENT, lease_owner=None, lease_expires_at=None, error=None)
-    result = session.execute(
-        update(Delivery)
-        .where(*_held(claim.delivery_id, worker_id), col(Delivery.parts_sent) == part.index)  # type: ignore[arg-type]
-        .values(**values)
-        .execution_options(synchronize_session=False)
+    result = session.connection().execute(
+        _record_part_statement(part.last),
+        {
+            "delivery_id": claim.delivery_id,
+            "worker_id": worker_id,
+            "index": part.index,
+            "new_message_ids": part.message_ids[-MESSAGE_IDS_LENGTH:],
+            "now": now,
+        },
     )
     _insert_ignoring_duplicates(
         session,
@@ -289,7 +343,7 @@ def record_part(
                 }
             ],
         )
-    return int(result.rowcount) == 1  # type: ignore[attr-defined]
+    return int(result.rowcount) == 1
 
 
 def finish(

@@ -94,6 +94,11 @@ class Pacer:
             ready = max(ready, self._chat_next.get(chat_id, 0.0))
         return max(0.0, ready - now)
 
+    def free_now(self, chat_id: str) -> bool:
+        """Whether `acquire(chat_id)` would take its slot at once, without waiting."""
+        now = self._monotonic()
+        return max(self._paused_until, self._chat_next.get(chat_id, 0.0), self._next_global) <= now
+
     async def acquire(self, chat_id: str) -> None:
         """Wait until a send to `chat_id` fits both the global and the chat's rate, and take that slot."""
         while True:

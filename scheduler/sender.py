@@ -48,7 +48,7 @@ from bot.ports import (
     TransientError,
 )
 from bot.progression import gate_for
-from bot.render import render_lesson, render_text_reply
+from bot.render import lesson_body, render_lesson, render_text_reply
 from bot.settings import SenderSettings
 from scheduler import outbox
 from scheduler.metrics import DeliveryMetrics
@@ -76,6 +76,8 @@ GLOBAL_FLOOD_CHATS = 3
 """This many different chats told to wait within `GLOBAL_FLOOD_WINDOW` means the whole bot is limited."""
 GLOBAL_FLOOD_WINDOW = 1.0
 MIN_RETRY_DELAY = dt.timedelta(milliseconds=1)
+MAX_KEPT_LESSON_BODIES = 1024
+"""Rendered lesson bodies kept (per platform, course, lesson and language) before the memo starts over."""
 
 
 def default_worker_id() -> str:
@@ -119,6 +121,8 @@ class PartCommitter:
         return await future
 
     async def _flush(self) -> None:
+        # Parts accepted in this turn of the event loop (answers often arrive together) join the group.
+        await asyncio.sleep(0)
         while self._waiting:
             group, self._waiting = self._waiting, []
             try:
@@ -177,6 +181,7 @@ class Sender:
         self._file_ids: dict[tuple[str, str], str] = {}
         self._retry_afters: dict[int, int] = {}
         self._recent_floods: dict[str, list[tuple[float, str]]] = {}
+        self._lesson_bodies: dict[tuple[str, str, str, str], tuple[Course, tuple[OutboundPart, ...]]] = {}
         self._parts = PartCommitter(database, self.worker_id)
         self._changed = asyncio.Event()
         self._hard_stop = asyncio.Event()
@@ -334,9 +339,13 @@ class Sender:
         self._report(claim, outcome, time.perf_counter() - started)
 
     def _report(self, claim: Claim, outcome: Outcome, seconds: float) -> None:
-        quiet = outcome.kind in ("sent", "released")
+        if self._metrics is not None:
+            self._metrics.observe_send(claim.platform, outcome.kind)
+        level = logging.INFO if outcome.kind in ("sent", "released") else logging.WARNING
+        if not log.isEnabledFor(level):
+            return
         log.log(
-            logging.INFO if quiet else logging.WARNING,
+            level,
             "send delivery=%d learner=%d course=%s lesson=%s platform=%s parts=%d latency_ms=%.0f"
             " outcome=%s%s",
             claim.delivery_id,
@@ -357,8 +366,6 @@ class Sender:
                 "outcome": outcome.kind,
             },
         )
-        if self._metrics is not None:
-            self._metrics.observe_send(claim.platform, outcome.kind)
 
     async def _render(self, claim: Claim, capabilities: Capabilities) -> list[OutboundPart] | str:
         """The delivery's parts for this platform, or why there is nothing to send any more."""
@@ -381,9 +388,10 @@ class Sender:
             answer = self._discuss_url(claim.platform, course, lesson, claim.enrollment_id)
             discuss = await answer if inspect.isawaitable(answer) else answer
         language = lesson_language(course, claim.language)
+        translated = lesson.in_language(language)
         return list(
             render_lesson(
-                lesson.in_language(language),
+                translated,
                 capabilities,
                 delivery_id=claim.delivery_id,
                 enrollment_id=claim.enrollment_id,
@@ -392,8 +400,29 @@ class Sender:
                 discuss_url=discuss,
                 course_title=course.title,
                 language=language,
+                body=self._lesson_body(claim.platform, course, translated, language, capabilities),
             )
         )
+
+    def _lesson_body(
+        self, platform: str, course: Course, lesson: Lesson, language: str, capabilities: Capabilities
+    ) -> tuple[OutboundPart, ...]:
+        """The lesson's learner-independent parts, rendered once per loaded course (a reload renders anew)."""
+        key = (platform, course.slug, lesson.slug, language)
+        kept = self._lesson_bodies.get(key)
+        if kept is not None and kept[0] is course:
+            return kept[1]
+        if len(self._lesson_bodies) >= MAX_KEPT_LESSON_BODIES:
+            self._lesson_bodies.clear()
+        body = lesson_body(
+            lesson,
+            capabilities,
+            lesson_count=len(course.lessons),
+            course_title=course.title,
+            language=language,
+        )
+        self._lesson_bodies[key] = (course, body)
+        return body
 
     async def _send(self, claim: Claim) -> Outcome:
         adapter = self._adapters[claim.platform]
@@ -469,6 +498,9 @@ class Sender:
 
     async def _acquire(self, pacer: Pacer, chat_id: str) -> bool:
         """Wait for the pacer's slot; False if the sender is told to stop meanwhile."""
+        if pacer.free_now(chat_id):  # at full speed most slots are free: skip the two tasks below
+            await pacer.acquire(chat_id)
+            return True
         acquire = asyncio.ensure_future(pacer.acquire(chat_id))
         stop = asyncio.ensure_future(self._hard_stop.wait())
         try:

@@ -222,3 +222,20 @@ def test_no_window_ever_exceeds_any_limit(
     for chat, times in taken.items():
         spacing = 60 / per_group_minute if chat.startswith("-") else 1 / per_chat
         assert times[-1] <= (len(times) - 1) * spacing + len(everything) / rate + 1e-6
+
+
+async def test_free_now_says_whether_acquire_would_take_its_slot_without_waiting() -> None:
+    virtual = VirtualTime()
+    pacer = Pacer("fake", 10.0, lambda _chat: 1.0, monotonic=virtual.monotonic, sleep=virtual.sleep)
+    assert pacer.free_now("a")
+    await pacer.acquire("a")
+    assert not pacer.free_now("b")  # the global rate: the next slot is 0.1 s away
+    virtual.now += 0.11
+    assert pacer.free_now("b")
+    assert not pacer.free_now("a")  # a's own rate: one a second
+    virtual.now += 1.0
+    assert pacer.free_now("a")
+    pacer.pause(5.0)
+    assert not pacer.free_now("b")
+    virtual.now += 5.0
+    assert pacer.free_now("b")

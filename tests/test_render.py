@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,6 +25,7 @@ from bot.ports import (
     TextPart,
 )
 from bot.render import (
+    lesson_body,
     quiz_action,
     quiz_action_prefix,
     render_lesson,
@@ -413,3 +415,21 @@ def test_every_sample_lesson_renders(capabilities: Capabilities) -> None:
         assert [part.path for part in media] == [item.path for item in lesson.media]
         if lesson.quiz is not None:
             assert quiz_part(parts).native is (capabilities is TELEGRAM)
+
+
+def test_a_kept_lesson_body_renders_the_same_parts() -> None:
+    lesson = Lesson(slug="one", number=1, title="One", body_markdown="Some *text* to read.")
+    arguments: dict[str, Any] = {
+        "delivery_id": 7,
+        "enrollment_id": 3,
+        "lesson_count": 2,
+        "next_allowed": True,
+        "discuss_url": None,
+        "course_title": "A course",
+    }
+    for capabilities in (TELEGRAM, DISCORD):
+        body = lesson_body(lesson, capabilities, lesson_count=2, course_title="A course")
+        assert render_lesson(lesson, capabilities, body=body, **arguments) == render_lesson(
+            lesson, capabilities, **arguments
+        )
+        assert all(not getattr(part, "buttons", ()) for part in body)  # the learner's buttons are not in it

@@ -830,3 +830,34 @@ async def _run_failure_plan(media_file: Path, plans: list[list[str]], in_flight:
     finally:
         rig.close()
         engine.dispose()
+
+
+async def test_a_lesson_edited_by_a_course_reload_goes_out_as_edited(harness: Harness) -> None:
+    catalog = Catalog(harness.course)
+    sender = Sender(
+        harness.database,
+        catalog,
+        {"fake": harness.chat},
+        {"fake": harness.pacer},
+        harness.clock,
+        harness.settings,
+        worker_id="worker-a",
+    )
+    before, after = add_learner(harness.engine), add_learner(harness.engine)
+    add_delivery(harness.engine, *before, "intro")
+    assert await sender.drain_once() == 1
+    intro = harness.course.lesson("intro")
+    assert intro is not None
+    edited = dataclasses.replace(intro, body_markdown="Welcome back: this lesson was edited.")
+    catalog.courses["course"] = dataclasses.replace(
+        harness.course, lessons=(edited, *harness.course.lessons[1:])
+    )
+    delivery_id = add_delivery(harness.engine, *after, "intro")
+    assert await sender.drain_once() == 1
+
+    (first,) = harness.chat.parts_to(str(before[0]))
+    (second,) = harness.chat.parts_to(str(after[0]))
+    assert isinstance(first, TextPart) and isinstance(second, TextPart)
+    assert "Welcome to the course." in first.text
+    assert "this lesson was edited" in second.text
+    assert [second] == expected_parts(catalog.courses["course"], "intro", delivery_id, after[1])

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import warnings
 
+import aiohttp
 import httpx
 import pytest
 from telegram import error as tg
 
+from adapters.telegram.aiohttp_request import PoolTimeoutError
 from adapters.telegram.errors import REDACTED, classify
-from bot.ports import AmbiguousError, ChatMigrated, PermanentError, RetryAfter, TransientError
+from bot.ports import AmbiguousError, ChatMigrated, PermanentError, PlatformError, RetryAfter, TransientError
 
 REQUEST = httpx.Request("POST", "http://127.0.0.1/bot123:SECRET/sendMessage")
 
@@ -122,3 +124,30 @@ def test_secrets_never_reach_the_reason() -> None:
     result = classify(error, secrets=["123:SECRET"])
     assert "123:SECRET" not in result.reason
     assert REDACTED in result.reason
+
+
+@pytest.mark.parametrize(
+    ("cause", "expected"),
+    [
+        (aiohttp.ConnectionTimeoutError("Connection timeout to host"), TransientError),
+        (PoolTimeoutError(), TransientError),
+        (aiohttp.SocketTimeoutError("Timeout on reading data from socket"), AmbiguousError),
+        (TimeoutError(), AmbiguousError),
+    ],
+    ids=lambda value: type(value).__name__,
+)
+def test_aiohttp_timeouts_tell_never_sent_from_may_have_arrived(
+    cause: BaseException, expected: type[PlatformError]
+) -> None:
+    result = classify(caused_by(tg.TimedOut(), cause), "42")
+    assert type(result) is expected
+
+
+@pytest.mark.parametrize(
+    "cause",
+    [aiohttp.ServerDisconnectedError(), aiohttp.ClientOSError(104, "Connection reset by peer")],
+    ids=lambda value: type(value).__name__,
+)
+def test_an_aiohttp_connection_failure_is_transient(cause: BaseException) -> None:
+    result = classify(caused_by(tg.NetworkError(f"aiohttp.{type(cause).__name__}"), cause), "42")
+    assert isinstance(result, TransientError)

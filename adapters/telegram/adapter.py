@@ -31,9 +31,11 @@ from telegram import (
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
+from adapters.telegram.aiohttp_request import AiohttpRequest
 from adapters.telegram.errors import classify, is_not_modified
 from adapters.telegram.forum import MAX_TOPIC_NAME, ForumTopics
 from adapters.telegram.group_budget import GroupBudget
+from adapters.telegram.raw_calls import RAW_ENDPOINTS, quiet_raw_endpoint_warnings, send_raw
 from adapters.telegram.reply_retry import send_retrying
 from adapters.telegram.translate import (
     BotCall,
@@ -69,7 +71,7 @@ log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = ("message", "callback_query", "poll_answer")
 # Loggers that may print request URLs (which contain the token) or webhook paths.
-SCRUBBED_LOGGERS = ("telegram", "httpx", "httpcore", "tornado", __name__.rsplit(".", 1)[0])
+SCRUBBED_LOGGERS = ("telegram", "httpx", "httpcore", "aiohttp", "tornado", __name__.rsplit(".", 1)[0])
 _NUMERIC_CHAT = re.compile(r"^-?\d+$")
 
 
@@ -360,6 +362,9 @@ class TelegramAdapter:
         for call in part_calls(_chat(chat_id), part, paid_broadcast=self._paid_broadcast):
             if thread_id:
                 call = dataclasses.replace(call, kwargs={**call.kwargs, "message_thread_id": int(thread_id)})
+            if call.method in RAW_ENDPOINTS:
+                message_ids += await self._call_raw(bot, call, chat_id)
+                continue
             messages = await self._call(bot, call, chat_id)
             message_ids += [str(message.message_id) for message in messages]
             for message, (file_key, kind) in zip(messages, call.upload_keys, strict=False):
@@ -382,6 +387,13 @@ class TelegramAdapter:
         except TelegramError as error:
             raise classify(error, chat_id, secrets=self._secrets()) from error
         return tuple(result) if isinstance(result, tuple | list) else (result,)
+
+    async def _call_raw(self, bot: Bot, call: BotCall, chat_id: str) -> tuple[str, ...]:
+        """A call that uploads nothing, answered with the new messages' ids only (see `raw_calls`)."""
+        try:
+            return await send_raw(bot, call.method, call.kwargs)
+        except TelegramError as error:
+            raise classify(error, chat_id, secrets=self._secrets()) from error
 
     def _private_pointer(self, sender: Sender, delivered: bool, payload: str) -> TextPart:
         if delivered:
@@ -416,17 +428,22 @@ class TelegramAdapter:
 
     def _build_application(self) -> Application:  # type: ignore[type-arg]
         http = self._http
+        quiet_raw_endpoint_warnings()
+        # Every call but getUpdates (one long poll at a time: PTB's own client is fine there).
+        request = AiohttpRequest(
+            connection_pool_size=http.pool_size,
+            connect_timeout=http.connect_timeout,
+            read_timeout=http.read_timeout,
+            write_timeout=http.write_timeout,
+            media_write_timeout=http.media_write_timeout,
+            pool_timeout=http.pool_timeout,
+        )
         application = (
             ApplicationBuilder()
             .token(self._token)
             .base_url(self._settings.api_base_url)
             .base_file_url(self._settings.file_base_url)
-            .connection_pool_size(http.pool_size)
-            .connect_timeout(http.connect_timeout)
-            .read_timeout(http.read_timeout)
-            .write_timeout(http.write_timeout)
-            .media_write_timeout(http.media_write_timeout)
-            .pool_timeout(http.pool_timeout)
+            .request(request)
             .concurrent_updates(http.concurrent_updates)
             .job_queue(None)
             .build()

@@ -7,13 +7,17 @@ import re
 import warnings
 from collections.abc import Iterable
 
+import aiohttp
 import httpx
 from telegram import error as tg
 
+from adapters.telegram.aiohttp_request import PoolTimeoutError
 from bot.ports import AmbiguousError, ChatMigrated, PermanentError, PlatformError, RetryAfter, TransientError
 
 REDACTED = "<redacted>"
 
+_NEVER_SENT = (httpx.ConnectTimeout, httpx.PoolTimeout, aiohttp.ConnectionTimeoutError, PoolTimeoutError)
+"""Timeouts while connecting or waiting for a free connection (httpx or aiohttp): nothing went out."""
 _UNREACHABLE_BAD_REQUEST = ("chat not found", "user not found", "peer_id_invalid", "chat_id is empty")
 
 
@@ -37,11 +41,11 @@ def classify(
         text = error.message.lower()
         return PermanentError(reason, unreachable=any(phrase in text for phrase in _UNREACHABLE_BAD_REQUEST))
     if isinstance(error, tg.TimedOut):
-        if _caused_by(error, httpx.ConnectTimeout, httpx.PoolTimeout):
+        if _caused_by(error, *_NEVER_SENT):
             return TransientError(f"{reason} (the request was never sent)")
         return AmbiguousError(f"{reason} (the request may have arrived)")
     if isinstance(error, tg.NetworkError):
-        if _caused_by(error, httpx.TransportError):
+        if _caused_by(error, httpx.TransportError, aiohttp.ClientError):
             return TransientError(f"{reason} (connection failed or was reset)")
         if "too large" in error.message.lower():
             return PermanentError(reason)
