@@ -1,15 +1,19 @@
 """Proactive send pacing per platform: a global rate, a per-chat rate and pauses that honour retry_after.
 
 Each `acquire` reserves the next free slot (a virtual-time schedule, like GCRA), so waiting senders
-are served in order and never burst above the rate. The monotonic clock and the sleep are injected,
-so tests drive time without sleeping. Several processes share one budget: each takes
-`rate / live_workers` (see `set_live_workers`).
+are served in order and never burst above the rate. A window of the latest grants backs that up: when
+the process stalls (a busy CPU, a long garbage collection), senders whose slots passed meanwhile would
+all wake at once, so no grant is made while a full rate's worth already went out within the last
+second. The monotonic clock and the sleep are injected, so tests drive time without sleeping. Several
+processes share one budget: each takes `rate / live_workers` (see `set_live_workers`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 from bot.settings import DiscordSettings, TelegramSettings
@@ -53,6 +57,7 @@ class Pacer:
         self._next_global = 0.0
         self._paused_until = 0.0
         self._chat_next: dict[str, float] = {}
+        self._recent_grants: deque[float] = deque()
 
     @property
     def allow_paid_broadcast(self) -> bool:
@@ -97,13 +102,33 @@ class Pacer:
     def free_now(self, chat_id: str) -> bool:
         """Whether `acquire(chat_id)` would take its slot at once, without waiting."""
         now = self._monotonic()
-        return max(self._paused_until, self._chat_next.get(chat_id, 0.0), self._next_global) <= now
+        ready = max(self._paused_until, self._chat_next.get(chat_id, 0.0), self._next_global)
+        return max(ready, self._window_ready()) <= now
+
+    def _window(self) -> tuple[int, float]:
+        """(grants, seconds): at most that many grants in any span of that length; one second unless
+        this process's share is below one send a second."""
+        rate = self.effective_rate
+        if rate >= 1.0:
+            return math.floor(rate), 1.0
+        return 1, 1.0 / rate
+
+    def _window_ready(self) -> float:
+        """When the window of recent grants lets the next one through."""
+        grants, seconds = self._window()
+        recent = self._recent_grants
+        while len(recent) > grants:
+            recent.popleft()
+        if len(recent) < grants:
+            return 0.0
+        # A hair under the span, so the even schedule above (a hair over 1/rate apart) never trips it.
+        return recent[0] + seconds * (1.0 - 1e-9)
 
     async def acquire(self, chat_id: str) -> None:
         """Wait until a send to `chat_id` fits both the global and the chat's rate, and take that slot."""
         while True:
             now = self._monotonic()
-            ready = max(self._paused_until, self._chat_next.get(chat_id, 0.0))
+            ready = max(self._paused_until, self._chat_next.get(chat_id, 0.0), self._window_ready())
             if ready > now:
                 await self._sleep(ready - now)
                 continue
@@ -112,11 +137,13 @@ class Pacer:
             self._next_global = slot + (1.0 + 1e-9) / self.effective_rate
             if slot > now:
                 await self._sleep(slot - now)
-            if self._monotonic() < self._paused_until:
+            granted_at = self._monotonic()
+            if granted_at < self._paused_until:
                 continue  # a global pause arrived while waiting for the slot
-            self._chat_next[chat_id] = max(slot, self._monotonic()) + self._chat_interval(chat_id) * (
-                1.0 + 1e-9
-            )
+            if granted_at < self._window_ready():
+                continue  # woke late, after a stall, behind senders who already used this second
+            self._recent_grants.append(granted_at)
+            self._chat_next[chat_id] = max(slot, granted_at) + self._chat_interval(chat_id) * (1.0 + 1e-9)
             self._evict_idle()
             return
 

@@ -70,16 +70,18 @@ class Catalog:
 
 
 class RecordingChat(FakeChat):
-    """FakeChat that takes a couple of milliseconds per send and remembers when each part was accepted."""
+    """FakeChat that takes a couple of milliseconds per send and remembers when each send started (when a
+    request would leave for the platform) and which parts were accepted."""
 
     def __init__(self) -> None:
         super().__init__()
         self.log: list[dict[str, object]] = []
 
     async def send(self, chat_id: str, part: OutboundPart, *, idempotency_key: str = "") -> SentMessage:
+        started = time.time()
         await asyncio.sleep(0.002)
         sent = await super().send(chat_id, part, idempotency_key=idempotency_key)
-        self.log.append({"key": idempotency_key, "chat": chat_id, "at": time.time()})
+        self.log.append({"key": idempotency_key, "chat": chat_id, "at": started})
         return sent
 
 
