@@ -79,6 +79,8 @@ async def serve(arguments: argparse.Namespace) -> int:
         paid_broadcast_per_second=min(arguments.rate, 1000.0),
         allow_paid_broadcast=arguments.paid,
         per_chat_per_second=arguments.per_chat,
+        # As in a real deployment, one process per token receives updates; the others only send.
+        receive_updates=arguments.expect_workers <= 1 or arguments.worker_id.endswith("-0"),
     )
     adapter = TelegramAdapter(telegram, learner_commands=[], admin_commands=[])
     database = Database(create_db_engine(arguments.database))
