@@ -32,7 +32,7 @@ from bot.cadence import Cadence, parse_cadence, parse_time_of_day
 from bot.content import Course, Lesson
 from bot.models import Enrollment, EnrollmentStatus
 from bot.pacing import next_slot
-from bot.progression import LearnerClock, advance_after_release
+from bot.progression import LearnerClock, advance_after_release, gate_for
 from bot.timezones import load_zone
 
 log = logging.getLogger(__name__)
@@ -327,8 +327,8 @@ class _Step:
     lesson: Lesson
     next_lesson_slug: str | None
     rules: int
-    """Equal for two steps whose released and upcoming lessons have equal drip rules and quiz presence:
-    all that `advance_after_release` reads of the two lessons besides their slugs, so they share results."""
+    """Equal for two steps that `advance_after_release` treats alike besides the slugs: both end the
+    course, or both lead to a lesson with equal drip rules behind an equal gate. Such steps share plans."""
 
 
 class _CourseView:
@@ -338,15 +338,10 @@ class _CourseView:
         self.course = course
         self.by_slug = {lesson.slug: lesson for lesson in course.lessons}
         self.steps: dict[str, _Step] = {}
-        rule_ids: dict[tuple[Any, ...], int] = {}
+        rule_ids: dict[tuple[Any, ...] | None, int] = {}
         for index, lesson in enumerate(course.lessons):
             upcoming = course.lessons[index + 1] if index + 1 < len(course.lessons) else None
-            rules = (
-                lesson.drip,
-                lesson.quiz is not None,
-                None if upcoming is None else upcoming.drip,
-                None if upcoming is None else upcoming.quiz is not None,
-            )
+            rules = None if upcoming is None else (upcoming.drip, gate_for(course, lesson, upcoming))
             rule_id = rule_ids.setdefault(rules, len(rule_ids))
             self.steps[lesson.slug] = _Step(lesson, None if upcoming is None else upcoming.slug, rule_id)
 
