@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine, inspect
 from sqlmodel import Session, select
 
-from bot.db import current_revision, head_revision, upgrade
+from bot.db import create_db_engine, current_revision, head_revision, upgrade
 from bot.models import Enrollment, Learner
 
 
@@ -44,3 +45,18 @@ def test_a_naive_datetime_is_refused(engine: Engine) -> None:
         )
         with pytest.raises(Exception, match="naive datetime"):
             session.commit()
+
+
+@pytest.mark.parametrize(("configured", "expected_kib"), [(None, 64 * 1024), (8, 8 * 1024)])
+def test_sqlite_connections_get_the_configured_page_cache(
+    tmp_path: Path, configured: int | None, expected_kib: int
+) -> None:
+    url = f"sqlite:///{tmp_path / 'cache.db'}"
+    engine = (
+        create_db_engine(url) if configured is None else create_db_engine(url, sqlite_cache_mb=configured)
+    )
+    try:
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA cache_size").scalar() == -expected_kib
+    finally:
+        engine.dispose()
