@@ -45,7 +45,8 @@ SURELY_ONE_SLOT = dt.timedelta(hours=20)
 distinct local dates at one wall time, so consecutive ones are ~24 h apart less a DST shift (at most 2 h)."""
 
 RELEASE_WINDOW = 500_000
-"""How many due enrollment ids the SQLite planner reads at once (a few MB) to release them in id order."""
+"""How many due enrollment ids the SQLite planner reads at once (at most about 20 MB of them) to release
+them in id order."""
 
 _MEMO_LIMIT = 100_000
 _ACTIVE = EnrollmentStatus.ACTIVE.value
@@ -141,7 +142,9 @@ def release_due(
         report.drained = window.drained if window is not None else claimed < batch_size
         if report.drained:
             break
-        if changed == 0:
+        # Claiming in due order would claim the same rows again; a window hands each id out once, and
+        # finds none of a batch still due when another planner released them meanwhile.
+        if window is None and changed == 0:
             log.warning("release planner made no progress on %d claimed enrollments; stopping", claimed)
             report.drained = True
             break

@@ -392,3 +392,31 @@ def test_a_due_set_wider_than_the_window_goes_earliest_due_first_and_every_lesso
     rows = deliveries(sqlite_engine)
     assert sorted(row.enrollment_id for row in rows) == sorted(ids)
     assert still_due(sqlite_engine, slot) == 0
+
+
+def test_a_window_batch_another_planner_released_meanwhile_is_skipped_not_the_end(
+    sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    course = make_course()
+    catalog = Catalog([course])
+    slot = berlin(2026, 3, 2, 8, 0)
+    ids = [add_enrollment(sqlite_engine, course, due=slot)[1] for _ in range(2)]
+    hand_out = planner._DueWindow.next_batch
+    rival_took: list[list[int]] = []
+
+    def rival_releases_the_first_batch_first(window: planner._DueWindow, batch_size: int) -> list[int]:
+        batch = hand_out(window, batch_size)
+        if not rival_took:
+            rival_took.append(batch)
+            with planner.write_transaction(sqlite_engine) as connection:
+                planner._Planner(sqlite_engine.dialect, catalog, slot).release_batch(connection, 1, batch)
+        return batch
+
+    monkeypatch.setattr(planner._DueWindow, "next_batch", rival_releases_the_first_batch_first)
+
+    report = release_due(sqlite_engine, catalog, slot, batch_size=1)
+
+    assert rival_took == [[ids[0]]]
+    assert (report.released, report.drained) == (1, True)
+    assert sorted(row.enrollment_id for row in deliveries(sqlite_engine)) == ids
+    assert still_due(sqlite_engine, slot) == 0
