@@ -27,9 +27,15 @@ from sqlmodel import Session
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+SQLITE_CACHE_MB = 64
+"""SQLite's page cache per connection (its default is 2 MB). It fills only as pages are read, so it
+costs memory only where the work needs it: the release planner at scale, whose batches touch a few
+thousand pages of the enrollment and delivery indexes, runs about a third faster with 64 MB."""
 
-def create_db_engine(url: str, *, echo: bool = False) -> Engine:
-    """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
+
+def create_db_engine(url: str, *, echo: bool = False, sqlite_cache_mb: int = SQLITE_CACHE_MB) -> Engine:
+    """An engine for `url`; SQLite gets WAL, foreign keys, a busy timeout and a page cache of
+    `sqlite_cache_mb` on every connection."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         memory = parsed.database in (None, "", ":memory:")
@@ -48,6 +54,7 @@ def create_db_engine(url: str, *, echo: bool = False) -> Engine:
                 cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA cache_size=-{int(sqlite_cache_mb) * 1024}")
             cursor.close()
 
         return engine

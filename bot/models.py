@@ -11,7 +11,7 @@ import datetime as dt
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Index, UniqueConstraint
+from sqlalchemy import DateTime, Dialect, Index, UniqueConstraint, text
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -185,7 +185,15 @@ class Delivery(SQLModel, table=True):
 
     __table_args__ = (
         UniqueConstraint("enrollment_id", "lesson_slug", name="uq_delivery_enrollment_lesson"),
-        UniqueConstraint("enrollment_id", "broadcast_id", name="uq_delivery_enrollment_broadcast"),
+        # Partial: lesson deliveries (no broadcast) would only add index entries that never conflict.
+        Index(
+            "uq_delivery_enrollment_broadcast",
+            "enrollment_id",
+            "broadcast_id",
+            unique=True,
+            sqlite_where=text("broadcast_id IS NOT NULL"),
+            postgresql_where=text("broadcast_id IS NOT NULL"),
+        ),
         Index("ix_delivery_status_next_attempt", "status", "next_attempt_at"),
     )
 

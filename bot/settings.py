@@ -30,6 +30,8 @@ class DatabaseSettings(_Section):
     url: SecretStr = SecretStr("sqlite:///dripcourse.db")
     """SQLAlchemy URL. SQLite (WAL) for one process; postgresql+psycopg://... to scale out."""
     echo: bool = False
+    sqlite_cache_mb: int = Field(default=64, ge=2, le=1024)
+    """SQLite's page cache per connection, in MB: filled only as pages are read."""
 
 
 class CoursesSettings(_Section):

@@ -172,7 +172,11 @@ class App:
         `background=False` starts no scheduler and no send loop: the owner calls `heartbeat.tick()` and
         `sender.drain_once()` itself (the demo, tests).
         """
-        engine = create_db_engine(settings.database.url.get_secret_value(), echo=settings.database.echo)
+        engine = create_db_engine(
+            settings.database.url.get_secret_value(),
+            echo=settings.database.echo,
+            sqlite_cache_mb=settings.database.sqlite_cache_mb,
+        )
         before, after = await asyncio.to_thread(upgrade, engine)
         if before != after:
             announce(f"database schema upgraded from {before or 'empty'} to {after}")

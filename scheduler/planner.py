@@ -7,11 +7,19 @@ the due set with FOR UPDATE SKIP LOCKED; SQLite claims inside a BEGIN IMMEDIATE 
 
 This is the hot path: driver-level SQL with executemany, each distinct value converted once, and the
 drip maths memoised per (course, lesson rules, learner clock, slot), since many learners share all four.
+
+On SQLite a large due set is released through a window (`_DueWindow`): the ids of the earliest-due
+enrollments, read up to `RELEASE_WINDOW` at a time and released in id order, one batch per transaction.
+Due order scatters a batch over the whole table, so every release would dirty pages of its own (the
+enrollment row, the delivery's index entries) and each commit would write and checkpoint thousands of
+pages; in id order a batch covers a narrow band of every B-tree that shares the enrollment's or the
+learner's id order, and the same pages serve many releases.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,7 +32,7 @@ from bot.cadence import Cadence, parse_cadence, parse_time_of_day
 from bot.content import Course, Lesson
 from bot.models import Enrollment, EnrollmentStatus
 from bot.pacing import next_slot
-from bot.progression import LearnerClock, advance_after_release
+from bot.progression import LearnerClock, advance_after_release, gate_for
 from bot.timezones import load_zone
 
 log = logging.getLogger(__name__)
@@ -35,6 +43,10 @@ UNPLANNABLE_RETRY = dt.timedelta(hours=1)
 SURELY_ONE_SLOT = dt.timedelta(hours=20)
 """A release later than its slot by less than this cannot have missed the next slot: slots fall on
 distinct local dates at one wall time, so consecutive ones are ~24 h apart less a DST shift (at most 2 h)."""
+
+RELEASE_WINDOW = 500_000
+"""How many due enrollment ids the SQLite planner reads at once (at most about 20 MB of them) to release
+them in id order."""
 
 _MEMO_LIMIT = 100_000
 _ACTIVE = EnrollmentStatus.ACTIVE.value
@@ -110,21 +122,68 @@ def release_due(
         raise ValueError("batch_size must be at least 1")
     planner = _Planner(engine.dialect, catalog, now)
     report = planner.report
+    window = None
+    if engine.dialect.name == "sqlite":
+        size = RELEASE_WINDOW if max_batches is None else min(RELEASE_WINDOW, batch_size * max_batches)
+        window = _DueWindow(engine, planner.due_ids, planner.now_db, max(size, batch_size))
     while max_batches is None or report.batches < max_batches:
+        ids = None
+        if window is not None:
+            ids = window.next_batch(batch_size)
+            if not ids:
+                report.drained = True
+                break
         with write_transaction(engine) as connection:
-            claimed, changed = planner.release_batch(connection, batch_size)
-        if claimed == 0:
+            claimed, changed = planner.release_batch(connection, batch_size, ids)
+        if window is None and claimed == 0:
             report.drained = True
             break
         report.batches += 1
-        report.drained = claimed < batch_size
+        report.drained = window.drained if window is not None else claimed < batch_size
         if report.drained:
             break
-        if changed == 0:
+        # Claiming in due order would claim the same rows again; a window hands each id out once, and
+        # finds none of a batch still due when another planner released them meanwhile.
+        if window is None and changed == 0:
             log.warning("release planner made no progress on %d claimed enrollments; stopping", claimed)
             report.drained = True
             break
     return report
+
+
+class _DueWindow:
+    """The ids of the earliest-due enrollments, read `size` at a time, handed out in id order.
+
+    Reading ids only walks the `next_release_at` index; each batch's rows are claimed afresh (still
+    due?) inside its own write transaction, so ids another planner released meanwhile are skipped.
+    """
+
+    def __init__(self, engine: Engine, statement: str, now_db: Any, size: int) -> None:
+        self._engine = engine
+        self._statement = statement
+        self._now_db = now_db
+        self._size = size
+        self._ids: list[int] = []
+        """Not yet handed out, highest id first: a batch is cut off the end."""
+        self._exhausted = False
+
+    @property
+    def drained(self) -> bool:
+        """True once every enrollment due at the planner's `now` has been handed out."""
+        return self._exhausted and not self._ids
+
+    def next_batch(self, batch_size: int) -> list[int]:
+        """Up to `batch_size` due ids, lowest first; empty when nothing more is due."""
+        if not self._ids and not self._exhausted:
+            with self._engine.connect() as connection:
+                rows = connection.exec_driver_sql(self._statement, (self._now_db, self._size))
+                ids = [row[0] for row in rows]
+            self._exhausted = len(ids) < self._size
+            self._ids = sorted(ids, reverse=True)
+        batch = self._ids[-batch_size:]
+        del self._ids[-batch_size:]
+        batch.reverse()
+        return batch
 
 
 @contextmanager
@@ -144,6 +203,8 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 @dataclass(frozen=True)
 class _Statements:
     claim: str
+    claim_ids: str
+    due_ids: str
     insert_delivery: str
     advance: str
     advance_with_status: str
@@ -158,17 +219,21 @@ class _Statements:
         lock = " FOR UPDATE OF e SKIP LOCKED" if postgres else ""
         same_slug = "IS NOT DISTINCT FROM" if postgres else "IS"
         guard = f" WHERE id = {p} AND next_release_at = {p}"
+        claimed = (
+            "SELECT e.id, e.learner_id, e.course_slug, e.status, e.cadence, e.local_time, e.anchor_date,"
+            " e.last_lesson_slug, e.next_lesson_slug, e.next_release_at, e.paused_until, l.time_zone"
+            " FROM enrollment AS e JOIN learner AS l ON l.id = e.learner_id"
+        )
         advance = (
             f"UPDATE enrollment SET last_lesson_slug = {p}, next_lesson_slug = {p},"
             f" lessons_released = lessons_released + 1, last_release_at = {p}, next_release_at = {p},"
             f" waiting_for = {p}, anchor_date = {p}"
         )
         return cls(
-            claim=(
-                "SELECT e.id, e.learner_id, e.course_slug, e.status, e.cadence, e.local_time, e.anchor_date,"
-                " e.last_lesson_slug, e.next_lesson_slug, e.next_release_at, e.paused_until, l.time_zone"
-                " FROM enrollment AS e JOIN learner AS l ON l.id = e.learner_id"
-                f" WHERE e.next_release_at <= {p} ORDER BY e.next_release_at LIMIT {p}{lock}"
+            claim=f"{claimed} WHERE e.next_release_at <= {p} ORDER BY e.next_release_at LIMIT {p}{lock}",
+            claim_ids=f"{claimed} WHERE e.id IN (SELECT value FROM json_each(?)) AND e.next_release_at <= ?",
+            due_ids=(
+                f"SELECT id FROM enrollment WHERE next_release_at <= {p} ORDER BY next_release_at LIMIT {p}"
             ),
             insert_delivery=(
                 "INSERT INTO delivery (enrollment_id, learner_id, course_slug, kind, lesson_slug, status,"
@@ -265,8 +330,8 @@ class _Step:
     lesson: Lesson
     next_lesson_slug: str | None
     rules: int
-    """Equal for two steps whose released and upcoming lessons have equal drip rules and quiz presence:
-    all that `advance_after_release` reads of the two lessons besides their slugs, so they share results."""
+    """Equal for two steps that `advance_after_release` treats alike besides the slugs: both end the
+    course, or both lead to a lesson with equal drip rules behind an equal gate. Such steps share plans."""
 
 
 class _CourseView:
@@ -276,15 +341,10 @@ class _CourseView:
         self.course = course
         self.by_slug = {lesson.slug: lesson for lesson in course.lessons}
         self.steps: dict[str, _Step] = {}
-        rule_ids: dict[tuple[Any, ...], int] = {}
+        rule_ids: dict[tuple[Any, ...] | None, int] = {}
         for index, lesson in enumerate(course.lessons):
             upcoming = course.lessons[index + 1] if index + 1 < len(course.lessons) else None
-            rules = (
-                lesson.drip,
-                lesson.quiz is not None,
-                None if upcoming is None else upcoming.drip,
-                None if upcoming is None else upcoming.quiz is not None,
-            )
+            rules = None if upcoming is None else (upcoming.drip, gate_for(course, lesson, upcoming))
             rule_id = rule_ids.setdefault(rules, len(rule_ids))
             self.steps[lesson.slug] = _Step(lesson, None if upcoming is None else upcoming.slug, rule_id)
 
@@ -317,11 +377,30 @@ class _Planner:
         self._clocks: dict[ClockKey, LearnerClock] = {}
         self._plans: dict[tuple[str, int, ClockKey, Any], _Plan] = {}
 
-    def release_batch(self, connection: Connection, batch_size: int) -> tuple[int, int]:
-        """Claim and release one batch in `connection`'s transaction; returns (claimed, changed) rows."""
+    @property
+    def due_ids(self) -> str:
+        """The statement reading the ids of the earliest-due enrollments: parameters `now`, limit."""
+        return self._sql.due_ids
+
+    @property
+    def now_db(self) -> Any:
+        """`now` as the driver stores it."""
+        return self._now_db
+
+    def release_batch(
+        self, connection: Connection, batch_size: int, ids: list[int] | None = None
+    ) -> tuple[int, int]:
+        """Claim and release one batch in `connection`'s transaction; returns (claimed, changed) rows.
+
+        The batch is the given enrollment `ids` that are still due (SQLite's window), else the
+        `batch_size` earliest-due enrollments.
+        """
         cursor = connection.connection.cursor()
         try:
-            cursor.execute(self._sql.claim, (self._now_db, batch_size))
+            if ids is None:
+                cursor.execute(self._sql.claim, (self._now_db, batch_size))
+            else:
+                cursor.execute(self._sql.claim_ids, (json.dumps(ids), self._now_db))
             rows = list(cursor.fetchall())
             if not rows:
                 return 0, 0

@@ -14,6 +14,7 @@ from benchmarks.seed import generated_course, seed_learners
 from bot.catalog import Catalog
 from bot.content import Unlock
 from bot.models import Delivery, DeliveryKind, DeliveryStatus, Enrollment, EnrollmentStatus
+from scheduler import planner
 from scheduler.planner import release_due
 from tests.release_helpers import (
     BERLIN,
@@ -368,3 +369,54 @@ def test_max_batches_stops_early_and_says_more_is_due(sqlite_engine: Engine) -> 
 
     assert (first.released, first.drained) == (2, False)
     assert (rest.released, rest.drained, rest.batches) == (3, True, 2)
+
+
+def test_a_due_set_wider_than_the_window_goes_earliest_due_first_and_every_lesson_once(
+    sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(planner, "RELEASE_WINDOW", 3)
+    course = make_course()
+    slot = berlin(2026, 3, 2, 8, 0)
+    # Enrolled latest-due first: due order is the reverse of id order.
+    ids = [add_enrollment(sqlite_engine, course, due=slot - dt.timedelta(minutes=m))[1] for m in range(7)]
+    earliest_three = set(ids[-3:])
+
+    first = release_due(sqlite_engine, Catalog([course]), slot, batch_size=2, max_batches=2)
+
+    assert (first.released, first.batches, first.drained) == (3, 2, False)
+    assert {row.enrollment_id for row in deliveries(sqlite_engine)} == earliest_three
+
+    rest = release_due(sqlite_engine, Catalog([course]), slot, batch_size=2)
+
+    assert (rest.released, rest.drained) == (4, True)
+    rows = deliveries(sqlite_engine)
+    assert sorted(row.enrollment_id for row in rows) == sorted(ids)
+    assert still_due(sqlite_engine, slot) == 0
+
+
+def test_a_window_batch_another_planner_released_meanwhile_is_skipped_not_the_end(
+    sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    course = make_course()
+    catalog = Catalog([course])
+    slot = berlin(2026, 3, 2, 8, 0)
+    ids = [add_enrollment(sqlite_engine, course, due=slot)[1] for _ in range(2)]
+    hand_out = planner._DueWindow.next_batch
+    rival_took: list[list[int]] = []
+
+    def rival_releases_the_first_batch_first(window: planner._DueWindow, batch_size: int) -> list[int]:
+        batch = hand_out(window, batch_size)
+        if not rival_took:
+            rival_took.append(batch)
+            with planner.write_transaction(sqlite_engine) as connection:
+                planner._Planner(sqlite_engine.dialect, catalog, slot).release_batch(connection, 1, batch)
+        return batch
+
+    monkeypatch.setattr(planner._DueWindow, "next_batch", rival_releases_the_first_batch_first)
+
+    report = release_due(sqlite_engine, catalog, slot, batch_size=1)
+
+    assert rival_took == [[ids[0]]]
+    assert (report.released, report.drained) == (1, True)
+    assert sorted(row.enrollment_id for row in deliveries(sqlite_engine)) == ids
+    assert still_due(sqlite_engine, slot) == 0
