@@ -157,6 +157,21 @@ def lesson_titles(messages: list[dict[str, Any]]) -> list[str]:
     return [embed["title"] for message in messages for embed in message["embeds"] if embed.get("title")]
 
 
+async def bot_with_learner(
+    fake: FakeDiscord,
+    database: Database,
+    catalog: Catalog,
+    clock: FakeClock,
+    running: list[RunningBot],
+    learner: Learner,
+) -> tuple[RunningBot, VirtualTime]:
+    """A running bot on the fake Discord API that already knows `learner`'s account, and its virtual time."""
+    virtual = VirtualTime()
+    fake.clock = virtual.monotonic
+    fake.add_user(learner.user_id, learner.name)
+    return await start_bot(fake, database, catalog, clock, virtual, running), virtual
+
+
 async def test_a_learner_takes_the_course_from_enroll_to_stop(
     fake_discord: FakeDiscord,
     database: Database,
@@ -164,11 +179,8 @@ async def test_a_learner_takes_the_course_from_enroll_to_stop(
     clock: FakeClock,
     running: list[RunningBot],
 ) -> None:
-    virtual = VirtualTime()
-    fake_discord.clock = virtual.monotonic
     ada = Learner(111_000_000_000_000_001, "ada", Place(LOBBY, GUILD))
-    fake_discord.add_user(ada.user_id, ada.name)
-    bot = await start_bot(fake_discord, database, catalog, clock, virtual, running)
+    bot, virtual = await bot_with_learner(fake_discord, database, catalog, clock, running, ada)
 
     assert {command["name"] for command in fake_discord.commands[str(GUILD)]} >= {
         "enroll", "timezone", "time", "pace", "schedule", "progress", "pause", "resume", "next", "repeat",
@@ -300,11 +312,8 @@ async def test_a_learner_gets_their_data_and_has_it_deleted_by_slash_command(
     clock: FakeClock,
     running: list[RunningBot],
 ) -> None:
-    virtual = VirtualTime()
-    fake_discord.clock = virtual.monotonic
     ada = Learner(111_000_000_000_000_003, "ada", Place(LOBBY, GUILD))
-    fake_discord.add_user(ada.user_id, ada.name)
-    bot = await start_bot(fake_discord, database, catalog, clock, virtual, running)
+    bot, _virtual = await bot_with_learner(fake_discord, database, catalog, clock, running, ada)
     await onboard(bot, ada)
     learner_id = learner_row(database, ada.user_id).id
 

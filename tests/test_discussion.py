@@ -431,13 +431,10 @@ def add_delivery(engine: Engine, learner_id: int, enrollment_id: int, lesson_slu
         session.commit()
 
 
-async def test_the_lesson_being_sent_carries_its_discuss_link_and_no_later_thread_exists(
-    database: Database, sqlite_engine: Engine
-) -> None:
-    host = FakeThreadHost()
-    course = make_course()
-    clock = FakeClock(NOW)
-    discussion = service(database, host, clock)
+def sender_with_links(
+    database: Database, course: Course, clock: FakeClock, discussion: DiscussionService
+) -> tuple[OutboxSender, FakeChat]:
+    """The outbox sender for `course` on a recording Telegram stand-in, asking `discussion` for links."""
     chat = FakeChat(capabilities=CAPS, clock=clock)
     sender = OutboxSender(
         database,
@@ -448,6 +445,17 @@ async def test_the_lesson_being_sent_carries_its_discuss_link_and_no_later_threa
         SenderSettings(),
         discuss_url=discussion.lesson_link,
     )
+    return sender, chat
+
+
+async def test_the_lesson_being_sent_carries_its_discuss_link_and_no_later_thread_exists(
+    database: Database, sqlite_engine: Engine
+) -> None:
+    host = FakeThreadHost()
+    course = make_course()
+    clock = FakeClock(NOW)
+    discussion = service(database, host, clock)
+    sender, chat = sender_with_links(database, course, clock, discussion)
     learner_id, enrollment_id = enrol(sqlite_engine)
     add_delivery(sqlite_engine, learner_id, enrollment_id, "intro")
     assert await sender.drain_once() == 1
@@ -469,16 +477,7 @@ async def test_repeat_shows_the_last_lesson_again_with_its_discuss_link(
     course = make_course()
     clock = FakeClock(NOW)
     discussion = service(database, host, clock)
-    chat = FakeChat(capabilities=CAPS, clock=clock)
-    sender = OutboxSender(
-        database,
-        OneCourse(course),
-        {"telegram": chat},
-        {"telegram": Pacer("telegram", 1000.0)},
-        clock,
-        SenderSettings(),
-        discuss_url=discussion.lesson_link,
-    )
+    sender, _chat = sender_with_links(database, course, clock, discussion)
     conversation = Conversation(
         database, Catalog([course]), clock, {"telegram": CAPS}, lesson_link=discussion.lesson_link
     )

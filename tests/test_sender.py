@@ -140,6 +140,14 @@ def add_delivery(
         return delivery.id or 0
 
 
+def add_broadcast(engine: Engine, text: str) -> int:
+    with Session(engine) as session:
+        broadcast = Broadcast(course_slug="course", text=text, created_by="fake:1")
+        session.add(broadcast)
+        session.commit()
+        return broadcast.id or 0
+
+
 def delivery(engine: Engine, delivery_id: int) -> Delivery:
     with Session(engine) as session:
         row = session.get(Delivery, delivery_id)
@@ -298,11 +306,7 @@ async def test_oldest_deliveries_go_first(harness: Harness) -> None:
 
 async def test_a_broadcast_is_sent_as_text(harness: Harness) -> None:
     learner_id, enrollment_id = add_learner(harness.engine)
-    with Session(harness.engine) as session:
-        broadcast = Broadcast(course_slug="course", text="Live session on Friday!", created_by="fake:1")
-        session.add(broadcast)
-        session.commit()
-        broadcast_id = broadcast.id
+    broadcast_id = add_broadcast(harness.engine, "Live session on Friday!")
     delivery_id = add_delivery(harness.engine, learner_id, enrollment_id, None, broadcast_id=broadcast_id)
     await harness.sender.drain_once()
     parts = harness.chat.parts_to(str(learner_id))
@@ -358,11 +362,7 @@ async def test_lessons_to_one_chat_never_interleave(harness: Harness) -> None:
 
 async def test_a_broadcast_due_later_today_does_not_hold_back_a_lesson_due_now(harness: Harness) -> None:
     learner_id, enrollment_id = add_learner(harness.engine)
-    with Session(harness.engine) as session:
-        announcement = Broadcast(course_slug="course", text="See you at 9!", created_by="fake:1")
-        session.add(announcement)
-        session.commit()
-        broadcast_id = announcement.id
+    broadcast_id = add_broadcast(harness.engine, "See you at 9!")
     at_their_hour = NOW + dt.timedelta(hours=9)
     broadcast = add_delivery(
         harness.engine, learner_id, enrollment_id, None, due_at=at_their_hour, broadcast_id=broadcast_id
