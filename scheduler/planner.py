@@ -339,15 +339,20 @@ class _Statements:
             "UPDATE enrollment SET status = 'finished', next_lesson_slug = NULL, next_release_at = NULL,"
             f" waiting_for = NULL, paused_until = NULL, finished_at = {v()}{values.source}"
         ) + guard.format(v(), v())
-        values.reset()
         insert_delivery = (
             "INSERT INTO delivery (enrollment_id, learner_id, course_slug, kind, lesson_slug, status,"
             " due_at, created_at, next_attempt_at, attempts, parts_sent, message_ids)"
-            + (" VALUES (" if postgres else " SELECT ")
-            + f"{v()}, {v()}, {v()}, 'lesson', {v()}, 'pending', {v()}, {v()}, {v()}, 0, 0, ''"
-            + (")" if postgres else f"{values.source}{values.where_all}")
-            + " ON CONFLICT DO NOTHING"
         )
+        if postgres:
+            insert_delivery += " VALUES (%s, %s, %s, 'lesson', %s, 'pending', %s, %s, %s, 0, 0, '')"
+        else:
+            # Run after the advances, from the advanced rows: the lesson just released and its slot.
+            insert_delivery += (
+                " SELECT e.id, e.learner_id, e.course_slug, 'lesson', e.last_lesson_slug, 'pending',"
+                " e.last_release_at, ?, ?, 0, 0, '' FROM json_each(?) AS j JOIN enrollment AS e"
+                " ON e.id = j.value WHERE true"
+            )
+        insert_delivery += " ON CONFLICT DO NOTHING"
         return cls(
             claim=f"{claimed} WHERE e.next_release_at <= {p} ORDER BY e.next_release_at LIMIT {p}{lock}",
             claim_ids=f"{claimed} WHERE e.id IN (SELECT value FROM json_each(?)) AND e.next_release_at <= ?",
@@ -643,9 +648,14 @@ class _Batch:
         self._finishes: list[tuple[Any, ...]] = []
 
     def write(self, cursor: Any) -> int:
-        """Insert the deliveries, then advance the enrollments; returns how many enrollments changed."""
-        inserted = self._run(cursor, self._sql.insert_delivery, self._deliveries)
-        self.report.released += inserted
+        """Insert the deliveries and advance the enrollments; returns how many enrollments changed.
+
+        Set-based (SQLite), the deliveries are inserted after the advances, from the advanced rows, and
+        named by enrollment id alone: one JSON field per delivery instead of seven.
+        """
+        set_based = self._sql.set_based
+        if not set_based:
+            self.report.released += self._run(cursor, self._sql.insert_delivery, self._deliveries)
         changed = 0
         for statement, parameters in (
             (self._sql.advance, self._advances),
@@ -654,6 +664,10 @@ class _Batch:
             (self._sql.finish, self._finishes),
         ):
             changed += self._run(cursor, statement, parameters)
+        if set_based and self._deliveries:
+            released = json.dumps([delivery[0] for delivery in self._deliveries])
+            cursor.execute(self._sql.insert_delivery, (self._now_db, self._now_db, released))
+            self.report.released += max(int(cursor.rowcount), 0)
         return changed
 
     def _run(self, cursor: Any, statement: str, parameters: list[tuple[Any, ...]]) -> int:
