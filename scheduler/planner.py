@@ -5,8 +5,10 @@ A release inserts the lesson's `Delivery` row (INSERT ... ON CONFLICT DO NOTHING
 was claimed with, so no lesson is released twice however many planners race. PostgreSQL processes split
 the due set with FOR UPDATE SKIP LOCKED; SQLite claims inside a BEGIN IMMEDIATE write transaction.
 
-This is the hot path: driver-level SQL with executemany, each distinct value converted once, and the
-drip maths memoised per (course, lesson rules, learner clock, slot), since many learners share all four.
+This is the hot path: driver-level SQL, each distinct value converted once, and the drip maths
+memoised per (course, lesson rules, learner clock, slot), since many learners share all four. On
+PostgreSQL a batch is written with executemany; on SQLite each kind of write is one statement over a
+JSON array of the batch's rows (`json_each`), and the deliveries are inserted from the advanced rows.
 
 On SQLite a large due set is released through a window (`_DueWindow`): the ids of the earliest-due
 enrollments, read up to `RELEASE_WINDOW` at a time and released in id order, one batch per transaction.
@@ -14,6 +16,12 @@ Due order scatters a batch over the whole table, so every release would dirty pa
 enrollment row, the delivery's index entries) and each commit would write and checkpoint thousands of
 pages; in id order a batch covers a narrow band of every B-tree that shares the enrollment's or the
 learner's id order, and the same pages serve many releases.
+
+A full SQLite release (`max_batches` unset) overlaps the two halves of the work (`_release_overlapped`):
+a writer thread writes and commits batch N while the calling thread reads and plans batch N+1 on a
+second connection. SQLite releases the GIL while a statement runs, so they use both cores. Batch N+1
+is written only if `PRAGMA data_version` shows that no other connection committed since its read;
+otherwise it is claimed and planned again inside the write transaction.
 """
 
 from __future__ import annotations
