@@ -57,6 +57,9 @@ RELEASE_WINDOW = 500_000
 """How many due enrollment ids the SQLite planner reads at once (at most about 20 MB of them) to release
 them in id order."""
 
+WAL_RESTART_BATCHES = 20
+"""How many batches an overlapped release writes between checkpoints that let the WAL file start over."""
+
 _MEMO_LIMIT = 100_000
 _ACTIVE = EnrollmentStatus.ACTIVE.value
 _PAUSED = EnrollmentStatus.PAUSED.value
@@ -205,6 +208,9 @@ def _release_overlapped(
             batch.write(cursor)
             database.commit()
 
+        autocheckpoint = int(cursor.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+        # Checkpoints move to the planning thread (below), off the writer's commits.
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
         try:
             # Ids are read ahead, outside the write lock where possible.
             ids = more_ids()
@@ -217,10 +223,15 @@ def _release_overlapped(
                 report.batches += 1
                 written = writer.submit(write_and_commit, batch) if batch is not None else None
                 upcoming = planner.plan_batch(reader, batch_size, next_ids) if next_ids else None
+                reader.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 version_now = version
                 if written is not None and batch is not None:
                     written.result()
                     planner.fold(batch)
+                    if report.batches % WAL_RESTART_BATCHES == 0:
+                        # Caught up between two write transactions, so the next write starts the WAL
+                        # file over; checkpoints beside the writer alone would let it grow all call long.
+                        reader.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 ids, next_ids = next_ids, (more_ids() if next_ids else [])
                 if written is not None:
                     version_now = begin()
@@ -236,6 +247,7 @@ def _release_overlapped(
                 batch, version = upcoming, version_now
         finally:
             database.rollback()
+            cursor.execute(f"PRAGMA wal_autocheckpoint={autocheckpoint}")
             reader.close()
             cursor.close()
     report.drained = window.drained
