@@ -342,10 +342,15 @@ class _Statements:
 
         def advance(extra: int) -> str:
             values.reset()
+            head = f"UPDATE enrollment SET last_lesson_slug = {v()}, next_lesson_slug = {v()}"
+            released_at = v()
+            if not postgres:
+                # The guard below holds the slot there already: one JSON field fewer to extract per row.
+                released_at = "enrollment.next_release_at"
             sets = (
-                f"UPDATE enrollment SET last_lesson_slug = {v()}, next_lesson_slug = {v()},"
-                " lessons_released = enrollment.lessons_released + 1,"
-                f" last_release_at = {v()}, next_release_at = {v()}, waiting_for = {v()}, anchor_date = {v()}"
+                f"{head}, lessons_released = enrollment.lessons_released + 1,"
+                f" last_release_at = {released_at}, next_release_at = {v()},"
+                f" waiting_for = {v()}, anchor_date = {v()}"
             )
             if extra:
                 sets += f", status = {v()}, paused_until = NULL, finished_at = {v()}"
