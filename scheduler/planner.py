@@ -30,7 +30,7 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
@@ -192,8 +192,10 @@ def _release_overlapped(
 
     with (
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="release-writer") as writer,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="release-checkpointer") as checkpointer,
         engine.connect() as reader_connection,
         engine.connect() as writer_connection,
+        engine.connect() as checkpoint_connection,
     ):
         reader = reader_connection.connection.cursor()
         database = writer_connection.connection
@@ -203,6 +205,14 @@ def _release_overlapped(
             # BEGIN IMMEDIATE: the write lock first, so no other connection commits until this one does.
             cursor.execute("BEGIN IMMEDIATE")
             return int(cursor.execute("PRAGMA data_version").fetchone()[0])
+
+        checkpointing = checkpoint_connection.connection.cursor()
+
+        def checkpoint() -> None:
+            checkpointing.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+        checkpointed: Future[None] = Future()
+        checkpointed.set_result(None)
 
         def write_and_commit(batch: _Batch) -> None:
             batch.write(cursor)
@@ -223,7 +233,8 @@ def _release_overlapped(
                 report.batches += 1
                 written = writer.submit(write_and_commit, batch) if batch is not None else None
                 upcoming = planner.plan_batch(reader, batch_size, next_ids) if next_ids else None
-                reader.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                if checkpointed.done():
+                    checkpointed = checkpointer.submit(checkpoint)
                 version_now = version
                 if written is not None and batch is not None:
                     written.result()
@@ -231,7 +242,8 @@ def _release_overlapped(
                     if report.batches % WAL_RESTART_BATCHES == 0:
                         # Caught up between two write transactions, so the next write starts the WAL
                         # file over; checkpoints beside the writer alone would let it grow all call long.
-                        reader.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                        checkpointed.result()
+                        checkpoint()
                 ids, next_ids = next_ids, (more_ids() if next_ids else [])
                 if written is not None:
                     version_now = begin()
@@ -248,6 +260,8 @@ def _release_overlapped(
         finally:
             database.rollback()
             cursor.execute(f"PRAGMA wal_autocheckpoint={autocheckpoint}")
+            checkpointed.result()
+            checkpointing.close()
             reader.close()
             cursor.close()
     report.drained = window.drained
