@@ -38,10 +38,10 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Dialect, Engine
 
 from bot.cadence import Cadence, parse_cadence, parse_time_of_day
-from bot.content import Course, Lesson
+from bot.content import Course, DripRules, Lesson
 from bot.models import Enrollment, EnrollmentStatus
-from bot.pacing import next_slot
-from bot.progression import LearnerClock, advance_after_release, gate_for
+from bot.pacing import next_slot, slot_date
+from bot.progression import Advance, LearnerClock, advance_after_release, gate_for, release_date
 from bot.timezones import load_zone
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ WAL_RESTART_BATCHES = 20
 """How many batches an overlapped release writes between checkpoints that let the WAL file start over."""
 
 _MEMO_LIMIT = 100_000
+_ONE_DAY = dt.timedelta(days=1)
 _ACTIVE = EnrollmentStatus.ACTIVE.value
 _PAUSED = EnrollmentStatus.PAUSED.value
 _FINISHED = EnrollmentStatus.FINISHED.value
@@ -505,6 +506,21 @@ class _Step:
     rules: int
     """Equal for two steps that `advance_after_release` treats alike besides the slugs: both end the
     course, or both lead to a lesson with equal drip rules behind an equal gate. Such steps share plans."""
+    on_cadence: bool = False
+    """The next lesson is due at the next slot of the cadence alone: no gate, no other drip rule."""
+
+
+def advance_on_cadence(
+    clock: LearnerClock, released_at: dt.datetime, now: dt.datetime
+) -> tuple[dt.datetime, dt.date | None]:
+    """The next slot and anchor `advance_after_release` gives when the next lesson has no drip rule
+    beyond the cadence and no gate: the first slot after `now` and after the release's local date."""
+    not_before = release_date(released_at, clock) + _ONE_DAY
+    slot = next_slot(clock.zone, clock.wall, clock.cadence, max(now, released_at), clock.anchor, not_before)
+    anchor = clock.anchor
+    if anchor is None and clock.cadence.every_n_days > 1:
+        anchor = slot_date(slot, clock.zone, clock.wall)
+    return slot, anchor
 
 
 class _CourseView:
@@ -519,7 +535,10 @@ class _CourseView:
             upcoming = course.lessons[index + 1] if index + 1 < len(course.lessons) else None
             rules = None if upcoming is None else (upcoming.drip, gate_for(course, lesson, upcoming))
             rule_id = rule_ids.setdefault(rules, len(rule_ids))
-            self.steps[lesson.slug] = _Step(lesson, None if upcoming is None else upcoming.slug, rule_id)
+            on_cadence = upcoming is not None and rules == (DripRules(), None)
+            self.steps[lesson.slug] = _Step(
+                lesson, None if upcoming is None else upcoming.slug, rule_id, on_cadence
+            )
 
 
 @dataclass(frozen=True)
@@ -647,7 +666,11 @@ class _Planner:
         if len(self._plans) > _MEMO_LIMIT:
             self._plans.clear()
         clock = self.clock(clock_key)
-        advance = advance_after_release(course, step.lesson, clock, released_at=slot, now=self._now)
+        if step.on_cadence:
+            next_at, anchor = advance_on_cadence(clock, slot, self._now)
+            advance = Advance(step.next_lesson_slug, next_at, None, anchor)
+        else:
+            advance = advance_after_release(course, step.lesson, clock, released_at=slot, now=self._now)
         missed = False
         if self._now - slot >= SURELY_ONE_SLOT:
             missed = next_slot(clock.zone, clock.wall, clock.cadence, slot, clock.anchor) <= self._now
