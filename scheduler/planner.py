@@ -21,7 +21,8 @@ A full SQLite release (`max_batches` unset) overlaps the two halves of the work 
 a writer thread writes and commits batch N while the calling thread reads and plans batch N+1 on a
 second connection. SQLite releases the GIL while a statement runs, so they use both cores. Batch N+1
 is written only if `PRAGMA data_version` shows that no other connection committed since its read;
-otherwise it is claimed and planned again inside the write transaction.
+otherwise it is claimed and planned again inside the write transaction. WAL checkpoints run on a third
+thread beside the writer instead of in its commits.
 """
 
 from __future__ import annotations
