@@ -5,8 +5,10 @@ A release inserts the lesson's `Delivery` row (INSERT ... ON CONFLICT DO NOTHING
 was claimed with, so no lesson is released twice however many planners race. PostgreSQL processes split
 the due set with FOR UPDATE SKIP LOCKED; SQLite claims inside a BEGIN IMMEDIATE write transaction.
 
-This is the hot path: driver-level SQL with executemany, each distinct value converted once, and the
-drip maths memoised per (course, lesson rules, learner clock, slot), since many learners share all four.
+This is the hot path: driver-level SQL, each distinct value converted once, and the drip maths
+memoised per (course, lesson rules, learner clock, slot), since many learners share all four. On
+PostgreSQL a batch is written with executemany; on SQLite each kind of write is one statement over a
+JSON array of the batch's rows (`json_each`), and the deliveries are inserted from the advanced rows.
 
 On SQLite a large due set is released through a window (`_DueWindow`): the ids of the earliest-due
 enrollments, read up to `RELEASE_WINDOW` at a time and released in id order, one batch per transaction.
@@ -14,6 +16,13 @@ Due order scatters a batch over the whole table, so every release would dirty pa
 enrollment row, the delivery's index entries) and each commit would write and checkpoint thousands of
 pages; in id order a batch covers a narrow band of every B-tree that shares the enrollment's or the
 learner's id order, and the same pages serve many releases.
+
+A full SQLite release (`max_batches` unset) overlaps the two halves of the work (`_release_overlapped`):
+a writer thread writes and commits batch N while the calling thread reads and plans batch N+1 on a
+second connection. SQLite releases the GIL while a statement runs, so they use both cores. Batch N+1
+is written only if `PRAGMA data_version` shows that no other connection committed since its read;
+otherwise it is claimed and planned again inside the write transaction. WAL checkpoints run on a third
+thread beside the writer instead of in its commits.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
@@ -29,10 +39,10 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Dialect, Engine
 
 from bot.cadence import Cadence, parse_cadence, parse_time_of_day
-from bot.content import Course, Lesson
+from bot.content import Course, DripRules, Lesson
 from bot.models import Enrollment, EnrollmentStatus
-from bot.pacing import next_slot
-from bot.progression import LearnerClock, advance_after_release, gate_for
+from bot.pacing import next_slot, slot_date
+from bot.progression import Advance, LearnerClock, advance_after_release, gate_for, release_date
 from bot.timezones import load_zone
 
 log = logging.getLogger(__name__)
@@ -48,7 +58,11 @@ RELEASE_WINDOW = 500_000
 """How many due enrollment ids the SQLite planner reads at once (at most about 20 MB of them) to release
 them in id order."""
 
+WAL_RESTART_BATCHES = 20
+"""How many batches an overlapped release writes between checkpoints that let the WAL file start over."""
+
 _MEMO_LIMIT = 100_000
+_ONE_DAY = dt.timedelta(days=1)
 _ACTIVE = EnrollmentStatus.ACTIVE.value
 _PAUSED = EnrollmentStatus.PAUSED.value
 _FINISHED = EnrollmentStatus.FINISHED.value
@@ -126,6 +140,9 @@ def release_due(
     if engine.dialect.name == "sqlite":
         size = RELEASE_WINDOW if max_batches is None else min(RELEASE_WINDOW, batch_size * max_batches)
         window = _DueWindow(engine, planner.due_ids, planner.now_db, max(size, batch_size))
+        if (max_batches is None or max_batches > 1) and engine.url.database not in (None, "", ":memory:"):
+            _release_overlapped(engine, planner, window, batch_size, max_batches)
+            return report
     while max_batches is None or report.batches < max_batches:
         ids = None
         if window is not None:
@@ -149,6 +166,107 @@ def release_due(
             report.drained = True
             break
     return report
+
+
+def _release_overlapped(
+    engine: Engine, planner: _Planner, window: _DueWindow, batch_size: int, max_batches: int | None
+) -> None:
+    """Release the window's batches, planning the next batch while a writer thread writes the last.
+
+    SQLite runs a statement without the GIL, so the planning (Python) and the writing (SQLite) use both
+    cores. A batch is read and planned on a second connection while the writing connection holds its
+    own transaction for the batch before, and it is written in the writing connection's next
+    transaction. SQLite's `data_version` tells whether any other connection committed in between
+    (from the start of the transaction the read overlapped to the start of the one that writes): if
+    none did, the rows are exactly as read; if one did, the batch is claimed and planned again inside
+    the write transaction, the ordinary way.
+    """
+    report = planner.report
+    handed_out = 0
+
+    def more_ids() -> list[int]:
+        nonlocal handed_out
+        if max_batches is not None and handed_out >= max_batches:
+            return []
+        ids = window.next_batch(batch_size)
+        handed_out += 1 if ids else 0
+        return ids
+
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="release-writer") as writer,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="release-checkpointer") as checkpointer,
+        engine.connect() as reader_connection,
+        engine.connect() as writer_connection,
+        engine.connect() as checkpoint_connection,
+    ):
+        reader = reader_connection.connection.cursor()
+        database = writer_connection.connection
+        cursor = database.cursor()
+
+        def begin() -> int:
+            # BEGIN IMMEDIATE: the write lock first, so no other connection commits until this one does.
+            cursor.execute("BEGIN IMMEDIATE")
+            return int(cursor.execute("PRAGMA data_version").fetchone()[0])
+
+        checkpointing = checkpoint_connection.connection.cursor()
+
+        def checkpoint() -> None:
+            checkpointing.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+        checkpointed: Future[None] = Future()
+        checkpointed.set_result(None)
+
+        def write_and_commit(batch: _Batch) -> None:
+            batch.write(cursor)
+            database.commit()
+
+        autocheckpoint = int(cursor.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+        # Checkpoints move to the planning thread (below), off the writer's commits.
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
+        try:
+            # Ids are read ahead, outside the write lock where possible.
+            ids = more_ids()
+            next_ids = more_ids() if ids else []
+            version = begin()
+            # The first batch is read while the write lock is held: nothing can change it before its write.
+            # Ids another planner released meanwhile are no longer due: such a batch may be empty (None).
+            batch = planner.plan_batch(reader, batch_size, ids) if ids else None
+            while ids:
+                report.batches += 1
+                written = writer.submit(write_and_commit, batch) if batch is not None else None
+                upcoming = planner.plan_batch(reader, batch_size, next_ids) if next_ids else None
+                if checkpointed.done():
+                    checkpointed = checkpointer.submit(checkpoint)
+                version_now = version
+                if written is not None and batch is not None:
+                    written.result()
+                    planner.fold(batch)
+                    if report.batches % WAL_RESTART_BATCHES == 0:
+                        # Caught up between two write transactions, so the next write starts the WAL
+                        # file over; checkpoints beside the writer alone would let it grow all call long.
+                        checkpointed.result()
+                        checkpoint()
+                ids, next_ids = next_ids, (more_ids() if next_ids else [])
+                if written is not None:
+                    version_now = begin()
+                if upcoming is not None and version_now != version:
+                    log.info("another connection wrote while a batch was planned; claiming it again")
+                    upcoming = planner.plan_batch(cursor, batch_size, ids)
+                    if upcoming is not None:
+                        upcoming.write(cursor)
+                        planner.fold(upcoming)
+                        upcoming = None
+                    database.commit()
+                    version_now = begin()
+                batch, version = upcoming, version_now
+        finally:
+            database.rollback()
+            cursor.execute(f"PRAGMA wal_autocheckpoint={autocheckpoint}")
+            checkpointed.result()
+            checkpointing.close()
+            reader.close()
+            cursor.close()
+    report.drained = window.drained
 
 
 class _DueWindow:
@@ -211,50 +329,107 @@ class _Statements:
     reschedule: str
     finish: str
     delivered_slugs: str
+    set_based: bool
+    """True on SQLite: each write statement takes its whole batch as one JSON array of parameter rows,
+    so a batch is one statement per kind (one GIL release for its whole run) instead of one per row."""
 
     @classmethod
     def for_dialect(cls, dialect: Dialect) -> _Statements:
         postgres = dialect.name == "postgresql"
-        p = "%s" if postgres else "?"
         lock = " FOR UPDATE OF e SKIP LOCKED" if postgres else ""
-        same_slug = "IS NOT DISTINCT FROM" if postgres else "IS"
-        guard = f" WHERE id = {p} AND next_release_at = {p}"
+        same = "IS NOT DISTINCT FROM" if postgres else "IS"
         claimed = (
             "SELECT e.id, e.learner_id, e.course_slug, e.status, e.cadence, e.local_time, e.anchor_date,"
             " e.last_lesson_slug, e.next_lesson_slug, e.next_release_at, e.paused_until, l.time_zone"
             " FROM enrollment AS e JOIN learner AS l ON l.id = e.learner_id"
         )
-        advance = (
-            f"UPDATE enrollment SET last_lesson_slug = {p}, next_lesson_slug = {p},"
-            f" lessons_released = lessons_released + 1, last_release_at = {p}, next_release_at = {p},"
-            f" waiting_for = {p}, anchor_date = {p}"
+        if postgres:
+            p = "%s"
+            values = _Placeholders(lambda _index: "%s", "", "")
+        else:
+            p = "?"
+            values = _Placeholders(
+                lambda index: f"json_extract(j.value, '$[{index}]')", " FROM json_each(?) AS j", " WHERE true"
+            )
+        v = values.next
+        # An UPDATE ... FROM json_each has json_each's own `id` column in scope: enrollment's are qualified.
+        guard = " WHERE enrollment.id = {} AND enrollment.next_release_at = {}"
+        same_lesson = f" AND enrollment.next_lesson_slug {same} {{}}"
+
+        def advance(extra: int) -> str:
+            values.reset()
+            head = f"UPDATE enrollment SET last_lesson_slug = {v()}, next_lesson_slug = {v()}"
+            released_at = v()
+            if not postgres:
+                # The guard below holds the slot there already: one JSON field fewer to extract per row.
+                released_at = "enrollment.next_release_at"
+            sets = (
+                f"{head}, lessons_released = enrollment.lessons_released + 1,"
+                f" last_release_at = {released_at}, next_release_at = {v()},"
+                f" waiting_for = {v()}, anchor_date = {v()}"
+            )
+            if extra:
+                sets += f", status = {v()}, paused_until = NULL, finished_at = {v()}"
+            where = (guard + same_lesson).format(v(), v(), v())
+            return f"{sets}{values.source}{where}"
+
+        values.reset()
+        reschedule = f"UPDATE enrollment SET next_release_at = {v()}{values.source}" + guard.format(v(), v())
+        values.reset()
+        finish = (
+            "UPDATE enrollment SET status = 'finished', next_lesson_slug = NULL, next_release_at = NULL,"
+            f" waiting_for = NULL, paused_until = NULL, finished_at = {v()}{values.source}"
+        ) + guard.format(v(), v())
+        insert_delivery = (
+            "INSERT INTO delivery (enrollment_id, learner_id, course_slug, kind, lesson_slug, status,"
+            " due_at, created_at, next_attempt_at, attempts, parts_sent, message_ids)"
         )
+        if postgres:
+            insert_delivery += " VALUES (%s, %s, %s, 'lesson', %s, 'pending', %s, %s, %s, 0, 0, '')"
+        else:
+            # Run after the advances, from the advanced rows: the lesson just released and its slot.
+            insert_delivery += (
+                " SELECT e.id, e.learner_id, e.course_slug, 'lesson', e.last_lesson_slug, 'pending',"
+                " e.last_release_at, ?, ?, 0, 0, '' FROM json_each(?) AS j JOIN enrollment AS e"
+                " ON e.id = j.value WHERE true"
+            )
+        insert_delivery += " ON CONFLICT DO NOTHING"
         return cls(
             claim=f"{claimed} WHERE e.next_release_at <= {p} ORDER BY e.next_release_at LIMIT {p}{lock}",
             claim_ids=f"{claimed} WHERE e.id IN (SELECT value FROM json_each(?)) AND e.next_release_at <= ?",
             due_ids=(
                 f"SELECT id FROM enrollment WHERE next_release_at <= {p} ORDER BY next_release_at LIMIT {p}"
             ),
-            insert_delivery=(
-                "INSERT INTO delivery (enrollment_id, learner_id, course_slug, kind, lesson_slug, status,"
-                " due_at, created_at, next_attempt_at, attempts, parts_sent, message_ids)"
-                f" VALUES ({p}, {p}, {p}, 'lesson', {p}, 'pending', {p}, {p}, {p}, 0, 0, '')"
-                " ON CONFLICT DO NOTHING"
-            ),
-            advance=f"{advance}{guard} AND next_lesson_slug {same_slug} {p}",
-            advance_with_status=(
-                f"{advance}, status = {p}, paused_until = NULL, finished_at = {p}{guard}"
-                f" AND next_lesson_slug {same_slug} {p}"
-            ),
-            reschedule=f"UPDATE enrollment SET next_release_at = {p}{guard}",
-            finish=(
-                "UPDATE enrollment SET status = 'finished', next_lesson_slug = NULL, next_release_at = NULL,"
-                f" waiting_for = NULL, paused_until = NULL, finished_at = {p}{guard}"
-            ),
+            insert_delivery=insert_delivery,
+            advance=advance(0),
+            advance_with_status=advance(2),
+            reschedule=reschedule,
+            finish=finish,
             delivered_slugs=(
                 f"SELECT lesson_slug FROM delivery WHERE enrollment_id = {p} AND lesson_slug IS NOT NULL"
             ),
+            set_based=not postgres,
         )
+
+
+class _Placeholders:
+    """Numbers a statement's parameters: driver placeholders, or the fields of a JSON parameter row."""
+
+    def __init__(self, placeholder: Callable[[int], str], source: str, where_all: str) -> None:
+        self._placeholder = placeholder
+        self.source = source
+        """What the set-based form selects its rows from ("" for driver placeholders)."""
+        self.where_all = where_all
+        """SQLite needs a WHERE before an INSERT ... SELECT's ON CONFLICT clause."""
+        self._index = 0
+
+    def reset(self) -> None:
+        self._index = 0
+
+    def next(self) -> str:
+        text = self._placeholder(self._index)
+        self._index += 1
+        return text
 
 
 class _Codec:
@@ -332,6 +507,21 @@ class _Step:
     rules: int
     """Equal for two steps that `advance_after_release` treats alike besides the slugs: both end the
     course, or both lead to a lesson with equal drip rules behind an equal gate. Such steps share plans."""
+    on_cadence: bool = False
+    """The next lesson is due at the next slot of the cadence alone: no gate, no other drip rule."""
+
+
+def advance_on_cadence(
+    clock: LearnerClock, released_at: dt.datetime, now: dt.datetime
+) -> tuple[dt.datetime, dt.date | None]:
+    """The next slot and anchor `advance_after_release` gives when the next lesson has no drip rule
+    beyond the cadence and no gate: the first slot after `now` and after the release's local date."""
+    not_before = release_date(released_at, clock) + _ONE_DAY
+    slot = next_slot(clock.zone, clock.wall, clock.cadence, max(now, released_at), clock.anchor, not_before)
+    anchor = clock.anchor
+    if anchor is None and clock.cadence.every_n_days > 1:
+        anchor = slot_date(slot, clock.zone, clock.wall)
+    return slot, anchor
 
 
 class _CourseView:
@@ -346,7 +536,10 @@ class _CourseView:
             upcoming = course.lessons[index + 1] if index + 1 < len(course.lessons) else None
             rules = None if upcoming is None else (upcoming.drip, gate_for(course, lesson, upcoming))
             rule_id = rule_ids.setdefault(rules, len(rule_ids))
-            self.steps[lesson.slug] = _Step(lesson, None if upcoming is None else upcoming.slug, rule_id)
+            on_cadence = upcoming is not None and rules == (DripRules(), None)
+            self.steps[lesson.slug] = _Step(
+                lesson, None if upcoming is None else upcoming.slug, rule_id, on_cadence
+            )
 
 
 @dataclass(frozen=True)
@@ -397,32 +590,47 @@ class _Planner:
         """
         cursor = connection.connection.cursor()
         try:
-            if ids is None:
-                cursor.execute(self._sql.claim, (self._now_db, batch_size))
-            else:
-                cursor.execute(self._sql.claim_ids, (json.dumps(ids), self._now_db))
-            rows = list(cursor.fetchall())
-            if not rows:
+            batch = self.plan_batch(cursor, batch_size, ids)
+            if batch is None:
                 return 0, 0
-            batch = _Batch(self, cursor)
-            # Claimed in due order, written in id order: each B-tree page is then visited once, in sequence.
-            rows.sort(key=_enrollment_id)
-            for row in rows:
-                try:
-                    batch.plan_row(row)
-                except Exception:
-                    log.exception(
-                        "cannot plan enrollment %s (learner %s); trying again in %s",
-                        row[0],
-                        row[1],
-                        UNPLANNABLE_RETRY,
-                    )
-                    batch.postpone(row[0], row[9])
-            changed = batch.write()
+            changed = batch.write(cursor)
         finally:
             cursor.close()
-        self.report.claimed += len(rows)
-        return len(rows), changed
+        self.fold(batch)
+        return batch.report.claimed, changed
+
+    def plan_batch(self, cursor: Any, batch_size: int, ids: list[int] | None = None) -> _Batch | None:
+        """Claim one batch with `cursor` and plan its writes; None when none of it is due."""
+        if ids is None:
+            cursor.execute(self._sql.claim, (self._now_db, batch_size))
+        else:
+            cursor.execute(self._sql.claim_ids, (json.dumps(ids), self._now_db))
+        rows = list(cursor.fetchall())
+        if not rows:
+            return None
+        batch = _Batch(self, cursor)
+        # Claimed in due order, written in id order: each B-tree page is then visited once, in sequence.
+        rows.sort(key=_enrollment_id)
+        for row in rows:
+            try:
+                batch.plan_row(row)
+            except Exception:
+                log.exception(
+                    "cannot plan enrollment %s (learner %s); trying again in %s",
+                    row[0],
+                    row[1],
+                    UNPLANNABLE_RETRY,
+                )
+                batch.postpone(row[0], row[9])
+        batch.report.claimed = len(rows)
+        return batch
+
+    def fold(self, batch: _Batch) -> None:
+        """Count a committed batch in the call's report and log what it did."""
+        drained = self.report.drained
+        self.report.add(batch.report)
+        self.report.drained = drained
+        batch.committed()
 
     def course(self, slug: str) -> _CourseView | None:
         if slug not in self._courses:
@@ -459,7 +667,11 @@ class _Planner:
         if len(self._plans) > _MEMO_LIMIT:
             self._plans.clear()
         clock = self.clock(clock_key)
-        advance = advance_after_release(course, step.lesson, clock, released_at=slot, now=self._now)
+        if step.on_cadence:
+            next_at, anchor = advance_on_cadence(clock, slot, self._now)
+            advance = Advance(step.next_lesson_slug, next_at, None, anchor)
+        else:
+            advance = advance_after_release(course, step.lesson, clock, released_at=slot, now=self._now)
         missed = False
         if self._now - slot >= SURELY_ONE_SLOT:
             missed = next_slot(clock.zone, clock.wall, clock.cadence, slot, clock.anchor) <= self._now
@@ -488,19 +700,25 @@ class _Batch:
         self._codec = planner._codec
         self._now = planner._now
         self._now_db = planner._now_db
-        self._report = planner.report
+        self.report = ReleaseReport(drained=False)
+        """This batch's figures, folded into the call's report once the batch is committed."""
+        self._report = self.report
+        self._missed: list[tuple[int, str, str, dt.datetime]] = []
         self._deliveries: list[tuple[Any, ...]] = []
         self._advances: list[tuple[Any, ...]] = []
         self._status_advances: list[tuple[Any, ...]] = []
         self._reschedules: list[tuple[Any, ...]] = []
         self._finishes: list[tuple[Any, ...]] = []
 
-    def write(self) -> int:
-        """Insert the deliveries, then advance the enrollments; returns how many enrollments changed."""
-        cursor = self._cursor
-        if self._deliveries:
-            cursor.executemany(self._sql.insert_delivery, self._deliveries)
-            self._report.released += max(cursor.rowcount, 0)
+    def write(self, cursor: Any) -> int:
+        """Insert the deliveries and advance the enrollments; returns how many enrollments changed.
+
+        Set-based (SQLite), the deliveries are inserted after the advances, from the advanced rows, and
+        named by enrollment id alone: one JSON field per delivery instead of seven.
+        """
+        set_based = self._sql.set_based
+        if not set_based:
+            self.report.released += self._run(cursor, self._sql.insert_delivery, self._deliveries)
         changed = 0
         for statement, parameters in (
             (self._sql.advance, self._advances),
@@ -508,10 +726,32 @@ class _Batch:
             (self._sql.reschedule, self._reschedules),
             (self._sql.finish, self._finishes),
         ):
-            if parameters:
-                cursor.executemany(statement, parameters)
-                changed += max(cursor.rowcount, 0)
+            changed += self._run(cursor, statement, parameters)
+        if set_based and self._deliveries:
+            released = json.dumps([delivery[0] for delivery in self._deliveries])
+            cursor.execute(self._sql.insert_delivery, (self._now_db, self._now_db, released))
+            self.report.released += max(int(cursor.rowcount), 0)
         return changed
+
+    def _run(self, cursor: Any, statement: str, parameters: list[tuple[Any, ...]]) -> int:
+        if not parameters:
+            return 0
+        if self._sql.set_based:
+            cursor.execute(statement, (json.dumps(parameters),))
+        else:
+            cursor.executemany(statement, parameters)
+        return max(int(cursor.rowcount), 0)
+
+    def committed(self) -> None:
+        """Log what the committed batch did that a reader of the log must hear about."""
+        for learner_id, course_slug, lesson_slug, slot in self._missed:
+            log.info(
+                "missed release for learner %s: %s/%s was due %s; delivering one overdue lesson",
+                learner_id,
+                course_slug,
+                lesson_slug,
+                slot.isoformat(),
+            )
 
     def plan_row(self, row: Any) -> None:
         (
@@ -594,13 +834,7 @@ class _Batch:
             report.finished += 1
         if plan.missed_slots:
             report.missed_slots += 1
-            log.info(
-                "missed release for learner %s: %s/%s was due %s; delivering one overdue lesson",
-                learner_id,
-                course_slug,
-                lesson_slug,
-                slot.isoformat(),
-            )
+            self._missed.append((learner_id, course_slug, lesson_slug, slot))
 
     def _replacement(
         self,

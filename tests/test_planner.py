@@ -420,3 +420,43 @@ def test_a_window_batch_another_planner_released_meanwhile_is_skipped_not_the_en
     assert (report.released, report.drained) == (1, True)
     assert sorted(row.enrollment_id for row in deliveries(sqlite_engine)) == ids
     assert still_due(sqlite_engine, slot) == 0
+
+
+def test_a_batch_paused_while_it_was_planned_beside_the_writer_is_not_released(
+    sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    course = make_course()
+    catalog = Catalog([course])
+    slot = berlin(2026, 3, 2, 8, 0)
+    ids = [add_enrollment(sqlite_engine, course, due=slot)[1] for _ in range(3)]
+    plan_batch = planner._Planner.plan_batch
+    planned: list[list[int]] = []
+
+    def learner_pauses_once_the_second_batch_is_read(
+        self: planner._Planner, cursor: object, batch_size: int, batch_ids: list[int] | None = None
+    ) -> planner._Batch | None:
+        batch = plan_batch(self, cursor, batch_size, batch_ids)
+        planned.append(list(batch_ids or []))
+        if len(planned) == 2:
+            # Committed while the writer thread still holds the first batch's transaction: waits for it.
+            with sqlite_engine.begin() as connection:
+                connection.execute(
+                    update(Enrollment)
+                    .where(Enrollment.id == ids[1])  # type: ignore[arg-type]
+                    .values(status=EnrollmentStatus.PAUSED, paused_until=None)
+                )
+        return batch
+
+    monkeypatch.setattr(planner._Planner, "plan_batch", learner_pauses_once_the_second_batch_is_read)
+
+    report = release_due(sqlite_engine, catalog, slot, batch_size=1)
+
+    assert planned[:2] == [[ids[0]], [ids[1]]]
+    assert sorted(row.enrollment_id for row in deliveries(sqlite_engine)) == [ids[0], ids[2]]
+    assert (report.released, report.held, report.drained) == (2, 1, True)
+    paused = enrollment(sqlite_engine, ids[1])
+    assert (paused.status, paused.next_release_at, paused.lessons_released) == (
+        EnrollmentStatus.PAUSED,
+        None,
+        0,
+    )
