@@ -29,6 +29,9 @@ from scheduler.review_planner import FollowupReport, plan_followups
 
 log = logging.getLogger(__name__)
 
+BATCHES_PER_CALL = 10
+"""Release batches per planner call in a tick: ~50,000 releases, about a second of the database."""
+
 HEARTBEAT_JOB_ID = "dripcourse-heartbeat"
 
 
@@ -115,7 +118,9 @@ class Heartbeat:
             tick_at = self._clock.now()
             total = ReleaseReport()
             while True:
-                # One batch per call: other database work interleaves between batches of a large burst.
+                # A bounded number of batches per call: a large burst is released with the planner's
+                # overlapped path (planning beside the writer), and other database work (the sender's
+                # records, learners' commands) still gets its turn about once a second.
                 report = await self._database.call(
                     functools.partial(
                         release_due,
@@ -123,7 +128,7 @@ class Heartbeat:
                         self._catalog,
                         tick_at,
                         batch_size=self._batch_size,
-                        max_batches=1,
+                        max_batches=BATCHES_PER_CALL,
                     )
                 )
                 total.add(report)
