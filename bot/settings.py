@@ -77,7 +77,7 @@ class DiscordSettings(_Section):
 
 class SchedulerSettings(_Section):
     heartbeat_seconds: float = Field(default=5.0, gt=0, le=60)
-    release_batch: int = Field(default=5000, ge=1, le=100_000)
+    release_batch: int = Field(default=20_000, ge=1, le=100_000)
     time_offset_seconds: float = 0.0
     """Shift the bot's clock (end-to-end tests and previews of a real process). 0 in production."""
     progress_edit_seconds: float = Field(default=4.0, ge=1, le=60)

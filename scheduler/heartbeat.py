@@ -29,8 +29,9 @@ from scheduler.review_planner import FollowupReport, plan_followups
 
 log = logging.getLogger(__name__)
 
-BATCHES_PER_CALL = 10
-"""Release batches per planner call in a tick: ~50,000 releases, about a second of the database."""
+RELEASES_PER_CALL = 100_000
+"""About what one planner call in a tick releases at most (two seconds of the database, at least two
+batches so the planner can plan one beside the writing of the other)."""
 
 HEARTBEAT_JOB_ID = "dripcourse-heartbeat"
 
@@ -87,7 +88,7 @@ class Heartbeat:
         sender: SenderWaker,
         *,
         heartbeat_seconds: float = 5.0,
-        batch_size: int = 5000,
+        batch_size: int = 20_000,
         followup_seconds: float = 60.0,
         on_released: Callable[[int], None] | None = None,
     ) -> None:
@@ -120,7 +121,7 @@ class Heartbeat:
             while True:
                 # A bounded number of batches per call: a large burst is released with the planner's
                 # overlapped path (planning beside the writer), and other database work (the sender's
-                # records, learners' commands) still gets its turn about once a second.
+                # records, learners' commands) still gets its turn every couple of seconds.
                 report = await self._database.call(
                     functools.partial(
                         release_due,
@@ -128,7 +129,7 @@ class Heartbeat:
                         self._catalog,
                         tick_at,
                         batch_size=self._batch_size,
-                        max_batches=BATCHES_PER_CALL,
+                        max_batches=max(2, RELEASES_PER_CALL // self._batch_size),
                     )
                 )
                 total.add(report)

@@ -122,7 +122,7 @@ def release_due(
     catalog: CourseSource,
     now: dt.datetime,
     *,
-    batch_size: int = 5000,
+    batch_size: int = 20_000,
     max_batches: int | None = None,
 ) -> ReleaseReport:
     """Release every enrollment whose `next_release_at <= now`, `batch_size` per transaction.
