@@ -121,8 +121,7 @@ class Pacer:
             recent.popleft()
         if len(recent) < grants:
             return 0.0
-        # A hair under the span, so the even schedule above (a hair over 1/rate apart) never trips it.
-        return recent[0] + seconds * (1.0 - 1e-9)
+        return recent[0] + seconds * (1.0 + 1e-9)
 
     async def acquire(self, chat_id: str) -> None:
         """Wait until a send to `chat_id` fits both the global and the chat's rate, and take that slot."""
@@ -137,15 +136,25 @@ class Pacer:
             self._next_global = slot + (1.0 + 1e-9) / self.effective_rate
             if slot > now:
                 await self._sleep(slot - now)
-            granted_at = self._monotonic()
-            if granted_at < self._paused_until:
+            granted_at = await self._window_opening()
+            if granted_at is None:
                 continue  # a global pause arrived while waiting for the slot
-            if granted_at < self._window_ready():
-                continue  # woke late, after a stall, behind senders who already used this second
             self._recent_grants.append(granted_at)
             self._chat_next[chat_id] = max(slot, granted_at) + self._chat_interval(chat_id) * (1.0 + 1e-9)
             self._evict_idle()
             return
+
+    async def _window_opening(self) -> float | None:
+        """The moment the slot in hand may be used: now, or (after a stall, behind senders who already
+        used this second) when the window lets it through; None if a global pause came first."""
+        while True:
+            now = self._monotonic()
+            if now < self._paused_until:
+                return None
+            opens = self._window_ready()
+            if now >= opens:
+                return now
+            await self._sleep(opens - now)
 
     def _evict_idle(self) -> None:
         if len(self._chat_next) <= self._max_tracked_chats:
