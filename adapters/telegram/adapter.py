@@ -12,7 +12,6 @@ import datetime as dt
 import functools
 import html
 import logging
-import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from adapters.telegram.translate import (
     BotCall,
     BotIdentity,
     TelegramSender,
+    chat_ref,
     edit_call,
     materialize,
     part_calls,
@@ -72,7 +72,6 @@ log = logging.getLogger(__name__)
 ALLOWED_UPDATES = ("message", "callback_query", "poll_answer")
 # Loggers that may print request URLs (which contain the token) or webhook paths.
 SCRUBBED_LOGGERS = ("telegram", "httpx", "httpcore", "aiohttp", "tornado", __name__.rsplit(".", 1)[0])
-_NUMERIC_CHAT = re.compile(r"^-?\d+$")
 
 
 @dataclass(frozen=True)
@@ -262,7 +261,7 @@ class TelegramAdapter:
         if not message_id.isdigit():
             raise PermanentError(f"not a Telegram message id: {message_id[:20]!r}")
         bot = await self._bot()
-        call = edit_call(_chat(chat_id), int(message_id), part)
+        call = edit_call(chat_ref(chat_id), int(message_id), part)
         try:
             await getattr(bot, call.method)(**call.kwargs)
         except TelegramError as error:
@@ -359,7 +358,7 @@ class TelegramAdapter:
         message_ids: list[str] = []
         poll_id: str | None = None
         uploaded: dict[str, str] = {}
-        for call in part_calls(_chat(chat_id), part, paid_broadcast=self._paid_broadcast):
+        for call in part_calls(chat_ref(chat_id), part, paid_broadcast=self._paid_broadcast):
             if thread_id:
                 call = dataclasses.replace(call, kwargs={**call.kwargs, "message_thread_id": int(thread_id)})
             if call.method in RAW_ENDPOINTS:
@@ -414,7 +413,8 @@ class TelegramAdapter:
             ("everyone", learner, BotCommandScopeDefault())
         ]
         scopes += [
-            (f"admin chat {chat}", admin, BotCommandScopeChat(_chat(chat))) for chat in self._admin_chat_ids
+            (f"admin chat {chat}", admin, BotCommandScopeChat(chat_ref(chat)))
+            for chat in self._admin_chat_ids
         ]
         for label, commands, scope in scopes:
             try:
@@ -484,8 +484,3 @@ def _loggers_under(prefixes: Sequence[str]) -> list[logging.Logger]:
     names = [name for name in list(logging.root.manager.loggerDict) if under(name)]
     names += [name for name in prefixes if name not in names]
     return [logging.getLogger(name) for name in names]
-
-
-def _chat(chat_id: str) -> int | str:
-    """Numeric chat ids as integers; `@channelname` stays a string."""
-    return int(chat_id) if _NUMERIC_CHAT.match(chat_id) else chat_id

@@ -7,7 +7,6 @@ takes the bot's own posts when the bot holds can_manage_topics.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Awaitable, Callable
 
 from telegram import Bot, ChatFullInfo, ChatMemberAdministrator, LinkPreviewOptions
@@ -15,6 +14,7 @@ from telegram.constants import ChatMemberStatus, ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from adapters.telegram.group_budget import GroupBudget
+from adapters.telegram.translate import chat_ref
 from bot.discussion import CreatedThread
 from bot.ports import PlatformError
 
@@ -22,15 +22,10 @@ log = logging.getLogger(__name__)
 
 MAX_TOPIC_NAME = 128
 NOT_MODIFIED = "topic_not_modified"
-_NUMERIC_CHAT = re.compile(r"^-?\d+$")
 _GONE = ("chat not found", "bot was kicked", "bot is not a member", "chat_id is empty")
 
 BotSource = Callable[[], Awaitable[Bot]]
 Classify = Callable[[TelegramError, str], PlatformError]
-
-
-def chat_ref(chat_id: str) -> int | str:
-    return int(chat_id) if _NUMERIC_CHAT.match(chat_id) else chat_id
 
 
 def topic_url(chat_id: int, username: str | None, thread_id: int) -> str:

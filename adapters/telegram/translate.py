@@ -57,6 +57,7 @@ PLATFORM = "telegram"
 
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,64})(?:@([A-Za-z0-9_]{1,64}))?(?:\s+(.*))?$", re.DOTALL)
 _DEEP_LINK_PAYLOAD = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_NUMERIC_CHAT = re.compile(r"^-?\d+$")
 _NUMBER_OPTIONS_OVER = 30
 """Quiz options longer than this are listed in the text and their buttons show only the number."""
 _PAIR_LABELS_UP_TO = 20
@@ -181,6 +182,11 @@ def private_chat_link(bot_username: str, payload: str = "") -> str:
 
 
 # --- outbound ------------------------------------------------------------------------------------
+
+
+def chat_ref(chat_id: str) -> int | str:
+    """A chat id as the Bot API takes it: numeric ids as integers; `@channelname` stays a string."""
+    return int(chat_id) if _NUMERIC_CHAT.match(chat_id) else chat_id
 
 
 @dataclass(frozen=True)
