@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -49,10 +50,4 @@ class GroupBudget:
 
     async def take(self, chat_id: str) -> None:
         """Wait for the group's next slot (reserved at once, so waiting senders are served in order)."""
-        if not is_group(chat_id):
-            return
-        now = self._monotonic()
-        slot = max(now, self._next.get(chat_id, now))
-        self._next[chat_id] = slot + self.interval
-        if slot > now:
-            await self._sleep(slot - now)
+        await self.try_take(chat_id, within=math.inf)
