@@ -183,7 +183,7 @@ class TelegramAdapter:
             self._install_log_scrubbing()  # the webhook server's loggers exist only now
         except TelegramError as error:
             await self.stop()
-            raise classify(error, secrets=self._secrets()) from None
+            raise self._classify(error) from None
         except BaseException:
             await self.stop()
             raise
@@ -267,7 +267,7 @@ class TelegramAdapter:
         except TelegramError as error:
             if is_not_modified(error):
                 return
-            raise classify(error, chat_id, secrets=self._secrets()) from error
+            raise self._classify(error, chat_id) from error
 
     # --- ThreadHost: lesson topics in a forum supergroup -------------------------------------------
 
@@ -325,16 +325,14 @@ class TelegramAdapter:
             await query.answer()
         except TelegramError as error:
             # An old query (after a restart) can no longer be answered; the press itself still counts.
-            log.info("answerCallbackQuery failed: %s", classify(error, secrets=self._secrets()).reason)
+            log.info("answerCallbackQuery failed: %s", self._classify(error).reason)
 
     async def _log_update_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         update_id = update.update_id if isinstance(update, Update) else None
         log.error("Telegram update %s failed", update_id, exc_info=context.error)
 
     def _log_polling_error(self, error: TelegramError) -> None:
-        log.warning(
-            "polling Telegram for updates failed: %s", classify(error, secrets=self._secrets()).reason
-        )
+        log.warning("polling Telegram for updates failed: %s", self._classify(error).reason)
 
     # --- outbound ----------------------------------------------------------------------------------
 
@@ -349,7 +347,7 @@ class TelegramAdapter:
                 try:
                     await application.initialize()
                 except TelegramError as error:
-                    raise classify(error, secrets=self._secrets()) from None
+                    raise self._classify(error) from None
                 self._application = application
                 self._me = BotIdentity(application.bot.id, application.bot.username)
             return self._application
@@ -384,7 +382,7 @@ class TelegramAdapter:
         try:
             result = await getattr(bot, call.method)(**materialize(call, contents))
         except TelegramError as error:
-            raise classify(error, chat_id, secrets=self._secrets()) from error
+            raise self._classify(error, chat_id) from error
         return tuple(result) if isinstance(result, tuple | list) else (result,)
 
     async def _call_raw(self, bot: Bot, call: BotCall, chat_id: str) -> tuple[str, ...]:
@@ -392,7 +390,7 @@ class TelegramAdapter:
         try:
             return await send_raw(bot, call.method, call.kwargs)
         except TelegramError as error:
-            raise classify(error, chat_id, secrets=self._secrets()) from error
+            raise self._classify(error, chat_id) from error
 
     def _private_pointer(self, sender: Sender, delivered: bool, payload: str) -> TextPart:
         if delivered:
@@ -421,7 +419,7 @@ class TelegramAdapter:
                 await bot.set_my_commands(commands, scope=scope)
             except TelegramError as error:
                 # An admin who never opened the bot has no chat yet; the menu is a convenience.
-                reason = classify(error, secrets=self._secrets()).reason
+                reason = self._classify(error).reason
                 log.warning("could not set the command menu for %s: %s", label, reason)
 
     # --- plumbing ----------------------------------------------------------------------------------
@@ -452,15 +450,13 @@ class TelegramAdapter:
         application.add_error_handler(self._log_update_error)
         return application
 
-    def _secrets(self) -> list[str]:
-        return [self._token, self._webhook_secret]
-
     async def _bot(self) -> Bot:
         bot: Bot = (await self._open()).bot
         return bot
 
-    def _classify(self, error: TelegramError, chat_id: str) -> PlatformError:
-        return classify(error, chat_id, secrets=self._secrets())
+    def _classify(self, error: TelegramError, chat_id: str | None = None) -> PlatformError:
+        """`error` classified, with the token and the webhook secret kept out of its reason."""
+        return classify(error, chat_id, secrets=(self._token, self._webhook_secret))
 
     def _install_log_scrubbing(self) -> None:
         # A logger's filters see only its own records, not its children's: filter every logger by name.
