@@ -27,10 +27,11 @@ from adapters.discord.choices import CourseChoices, time_choices, zone_choices
 from adapters.discord.commands import build_command_tree
 from adapters.discord.dm_pacing import DmOpenPacer, Monotonic, Sleep
 from adapters.discord.errors import classify
-from adapters.discord.forum import MAX_THREAD_NAME, DiscordThreads
+from adapters.discord.forum import DiscordThreads
 from adapters.discord.materialize import embed_of, open_files, size_of, view_of
 from adapters.discord.outbound import CallFailed, Outbound, rate_limit_trace
 from adapters.discord.translate import (
+    MAX_THREAD_NAME,
     AdminRule,
     MediaLinks,
     Origin,

@@ -17,11 +17,10 @@ from discord.http import handle_message_parameters
 
 from adapters.discord.errors import ARCHIVED_THREAD, UNKNOWN_CHANNEL, error_code
 from adapters.discord.outbound import CallFailed, Outbound
-from adapters.discord.translate import OutgoingMessage
+from adapters.discord.translate import MAX_THREAD_NAME, OutgoingMessage
 from bot.discussion import CreatedThread
 from bot.ports import PlatformError
 
-MAX_THREAD_NAME = 100
 PUBLIC_THREAD: Literal[11] = 11
 ARCHIVE_AFTER_MINUTES: Literal[10080] = 10080
 TEXT, ANNOUNCEMENT, FORUM = 0, 5, 15
