@@ -19,10 +19,10 @@ from fpdf import FPDF
 from sqlmodel import Session, col, select
 
 from bot.content import Course
+from bot.followups import learner_zone
 from bot.i18n import _, base_language, lesson_language
 from bot.models import Certificate, Enrollment, Learner
 from bot.pacing import local_date
-from bot.timezones import load_zone
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 """Crockford's base32: no I, L, O or U, so a code read aloud or retyped survives."""
@@ -67,7 +67,7 @@ def issue(
     ).first()
     if existing is not None:
         return existing
-    zone = load_zone(learner.time_zone or "UTC")
+    zone = learner_zone(learner)
     certificate = Certificate(
         code=new_code(),
         enrollment_id=enrollment.id or 0,

@@ -16,7 +16,7 @@ from sqlalchemy import Enum as SAEnum
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-from bot.clock import UTC
+from bot.clock import UTC, ensure_utc
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -43,9 +43,7 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if value is None:
             return None
         assert isinstance(value, dt.datetime)
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        return ensure_utc(value)
 
 
 def _stored_by_value(enum: type[StrEnum]) -> SAEnum:

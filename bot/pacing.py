@@ -14,20 +14,14 @@ from __future__ import annotations
 import datetime as dt
 
 from bot.cadence import Cadence
+from bot.clock import ensure_utc
 
-UTC = dt.UTC
 ONE_DAY = dt.timedelta(days=1)
-
-
-def _as_utc(moment: dt.datetime) -> dt.datetime:
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 def local_date(moment: dt.datetime, zone: dt.tzinfo) -> dt.date:
     """The calendar date on the local clock of `zone` at `moment`."""
-    return _as_utc(moment).astimezone(zone).date()
+    return ensure_utc(moment).astimezone(zone).date()
 
 
 def slot_instant(zone: dt.tzinfo, day: dt.date, wall: dt.time) -> dt.datetime:
@@ -39,12 +33,12 @@ def slot_instant(zone: dt.tzinfo, day: dt.date, wall: dt.time) -> dt.datetime:
     local = dt.datetime(
         day.year, day.month, day.day, wall.hour, wall.minute, wall.second, wall.microsecond, tzinfo=zone
     )
-    return local.astimezone(UTC)
+    return local.astimezone(dt.UTC)
 
 
 def slot_date(slot: dt.datetime, zone: dt.tzinfo, wall: dt.time) -> dt.date:
     """The local date a slot at `wall` belongs to (the day before when a gap pushed it past midnight)."""
-    local = _as_utc(slot).astimezone(zone)
+    local = ensure_utc(slot).astimezone(zone)
     if (local.hour, local.minute, local.second) < (wall.hour, wall.minute, wall.second):
         return local.date() - ONE_DAY
     return local.date()
@@ -84,7 +78,7 @@ def next_slot(
     For every-N-days the qualifying dates are `anchor + k*N`; without an anchor the first slot found
     starts the run (any date qualifies).
     """
-    return _first_slot(zone, wall, cadence, _as_utc(after), anchor, earliest_date)[1]
+    return _first_slot(zone, wall, cadence, ensure_utc(after), anchor, earliest_date)[1]
 
 
 def upcoming_slots(
@@ -100,7 +94,7 @@ def upcoming_slots(
     if count < 0:
         raise ValueError(f"count must not be negative, got {count}")
     slots: list[dt.datetime] = []
-    moment = _as_utc(after)
+    moment = ensure_utc(after)
     earliest: dt.date | None = None
     for _ in range(count):
         day, slot = _first_slot(zone, wall, cadence, moment, anchor, earliest)

@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from bot import followups
 from bot.actions import encode
+from bot.clock import ensure_utc
 from bot.content import Course, Lesson, Quiz
 from bot.models import Enrollment, Learner, ReviewAnswer, ReviewCard
 from bot.pacing import local_date, slot_instant
@@ -86,9 +87,7 @@ def refresh_enrollment(
     ).scalar()
     if isinstance(earliest, str):  # min() loses the column type on SQLite
         earliest = dt.datetime.fromisoformat(earliest)
-    if isinstance(earliest, dt.datetime) and earliest.tzinfo is None:
-        earliest = earliest.replace(tzinfo=dt.UTC)
-    enrollment.review_due_at = earliest
+    enrollment.review_due_at = ensure_utc(earliest) if isinstance(earliest, dt.datetime) else earliest
     enrollment.next_review_at = followups.review_check_at(course, enrollment, learner, now)
     session.add(enrollment)
 

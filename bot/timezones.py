@@ -20,6 +20,7 @@ from typing import Protocol
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
+from bot.clock import ensure_utc
 from bot.gazetteer import City, PlaceIndex, city_label, dominant_zone, find_city, place_index
 from bot.learner_input import echo, has_control_characters
 from bot.zone_index import ZoneIndex, fold, zone_index
@@ -125,8 +126,7 @@ def _signed_hours(offset: dt.timedelta) -> str:
 
 def utc_offset_label(zone: dt.tzinfo, at: dt.datetime) -> str:
     """The offset of `zone` at instant `at`, e.g. `UTC+09:00` (a naive `at` is taken to be UTC)."""
-    moment = at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at
-    offset = moment.astimezone(zone).utcoffset() or dt.timedelta(0)
+    offset = ensure_utc(at).astimezone(zone).utcoffset() or dt.timedelta(0)
     return "UTC" + _signed_hours(offset)
 
 

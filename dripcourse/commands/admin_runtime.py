@@ -19,9 +19,9 @@ from bot.admin import Actor, AdminError, AdminPolicy, AdminTools
 from bot.catalog import Catalog
 from bot.clock import Clock, SystemClock
 from bot.course_check import Problem
-from bot.db import Database, create_db_engine, upgrade
+from bot.db import Database, upgrade
 from bot.settings import Settings
-from dripcourse.commands.common import settings_or_exit
+from dripcourse.commands.common import database_or_exit, settings_or_exit
 from scheduler.announcements import add_announcement
 
 T = TypeVar("T")
@@ -85,22 +85,24 @@ def operator_name() -> str:
 def admin_runtime(config: Path | None) -> Iterator[Runtime]:
     """Settings, a migrated database and the courses as a running bot would load them."""
     settings = settings_or_exit(config)
-    engine = create_db_engine(settings.database.url.get_secret_value())
-    before, after = upgrade(engine)
-    if before != after:
-        typer.echo(f"database schema upgraded from {before or 'empty'} to {after}", err=True)
-    database = Database(engine)
-    try:
-        catalog, problems = Catalog.load(Path(settings.courses.path))
-        clock = SystemClock(dt.timedelta(seconds=settings.scheduler.time_offset_seconds))
-        tools = AdminTools(
-            database,
-            catalog,
-            clock,
-            AdminPolicy(),
-            courses_root=Path(settings.courses.path),
-            announcements=StoredAnnouncements(database, clock),
-        )
-        yield Runtime(settings, database, catalog, problems, clock, tools, Actor.operator(operator_name()))
-    finally:
-        database.close()
+    with database_or_exit(settings) as engine:
+        before, after = upgrade(engine)
+        if before != after:
+            typer.echo(f"database schema upgraded from {before or 'empty'} to {after}", err=True)
+        database = Database(engine)
+        try:
+            catalog, problems = Catalog.load(Path(settings.courses.path))
+            clock = SystemClock(dt.timedelta(seconds=settings.scheduler.time_offset_seconds))
+            tools = AdminTools(
+                database,
+                catalog,
+                clock,
+                AdminPolicy(),
+                courses_root=Path(settings.courses.path),
+                announcements=StoredAnnouncements(database, clock),
+            )
+            yield Runtime(
+                settings, database, catalog, problems, clock, tools, Actor.operator(operator_name())
+            )
+        finally:
+            database.close()

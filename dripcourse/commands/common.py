@@ -1,11 +1,16 @@
-"""What every command shares: loading settings, or stopping with one clear line."""
+"""What every command shares: loading settings and the database, or stopping with one clear line."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
+from bot.db import create_db_engine
 from bot.settings import Settings, SettingsError, load_settings
 
 
@@ -16,6 +21,22 @@ def settings_or_exit(config: Path | None) -> Settings:
     except SettingsError as error:
         typer.echo(f"dripcourse: bad setting: {error}", err=True)
         raise typer.Exit(2) from None
+
+
+@contextmanager
+def database_or_exit(settings: Settings) -> Iterator[Engine]:
+    """An engine for the configured database, disposed afterwards; a database that cannot be reached
+    or read stops the command with what went wrong and where to look (exit 1)."""
+    engine = create_db_engine(settings.database.url.get_secret_value())
+    try:
+        yield engine
+    except DBAPIError as error:
+        reason = (str(error.orig).strip() or type(error.orig).__name__).splitlines()[0]
+        typer.echo(f"dripcourse: database error: {reason}", err=True)
+        typer.echo("  check database.url; `dripcourse db upgrade` creates the schema", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
 
 
 CONFIG_OPTION = typer.Option(

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from bot.db import create_db_engine, current_revision, head_revision, upgrade
-from dripcourse.commands.common import CONFIG_OPTION, settings_or_exit
+from bot.db import current_revision, head_revision, upgrade
+from dripcourse.commands.common import CONFIG_OPTION, database_or_exit, settings_or_exit
 
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 
@@ -16,11 +16,8 @@ db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 def upgrade_command(config: Path | None = CONFIG_OPTION) -> None:
     """Migrate the database to the newest schema (safe to run any time)."""
     settings = settings_or_exit(config)
-    engine = create_db_engine(settings.database.url.get_secret_value())
-    try:
+    with database_or_exit(settings) as engine:
         before, after = upgrade(engine)
-    finally:
-        engine.dispose()
     if before == after:
         typer.echo(f"database schema is up to date ({after})")
     else:
@@ -31,8 +28,5 @@ def upgrade_command(config: Path | None = CONFIG_OPTION) -> None:
 def current_command(config: Path | None = CONFIG_OPTION) -> None:
     """Show the database's schema revision and the newest one this version knows."""
     settings = settings_or_exit(config)
-    engine = create_db_engine(settings.database.url.get_secret_value())
-    try:
+    with database_or_exit(settings) as engine:
         typer.echo(f"current: {current_revision(engine) or 'empty'}  newest: {head_revision(engine)}")
-    finally:
-        engine.dispose()

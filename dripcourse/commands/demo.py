@@ -20,12 +20,12 @@ from sqlmodel import Session, col, select
 from adapters.console import ConsoleAdapter, console_sender
 from bot.actions import encode
 from bot.clock import ManualClock
+from bot.followups import learner_zone
 from bot.logs import configure_logging
 from bot.models import Delivery, DeliveryStatus, Enrollment, EnrollmentStatus, Learner
 from bot.ports import ButtonPressed
 from bot.render import quiz_action
 from bot.settings import DatabaseSettings, Settings
-from bot.timezones import load_zone
 from dripcourse.app import App
 from dripcourse.commands.common import CONFIG_OPTION, settings_or_exit
 
@@ -122,7 +122,7 @@ async def _report_and_react(app: App, console: ConsoleAdapter, last_seen: int) -
         lesson = course.lesson(delivery.lesson_slug or "") if course else None
         if course is None or lesson is None or delivery.sent_at is None:
             continue
-        local = delivery.sent_at.astimezone(load_zone(learner.time_zone or "UTC"))
+        local = delivery.sent_at.astimezone(learner_zone(learner))
         number = (course.index_of(lesson.slug) or 0) + 1
         typer.echo(
             f"{local:%a %d %b %H:%M} {local.tzname() or '':<5} {learner.display_name:<5} "

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bot.cadence import CadenceError, TimeOfDayError, format_time_of_day, parse_cadence, parse_time_of_day
+from bot.clock import ensure_utc
 from bot.pacing import upcoming_slots
 from bot.timezones import ZoneChoice, ZoneNotFound, load_zone, resolve_zone, utc_offset_label
 from bot.zone_index import zone_index
@@ -31,9 +32,7 @@ def _parse_from(text: str | None) -> dt.datetime:
         raise _BadOption(
             f"--from {text[:40]!r} is not an ISO date and time (for example 2026-03-08T00:00:00Z)"
         ) from None
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(dt.UTC)
+    return ensure_utc(moment)
 
 
 def _fail(message: str) -> typer.Exit:

@@ -15,9 +15,8 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import Session, col
 
 from bot.clock import SystemClock, ensure_utc
-from bot.db import create_db_engine
 from bot.models import Delivery, DeliveryStatus, Enrollment, EnrollmentStatus, Learner
-from dripcourse.commands.common import CONFIG_OPTION, settings_or_exit
+from dripcourse.commands.common import CONFIG_OPTION, database_or_exit, settings_or_exit
 
 LATENESS_WINDOW = dt.timedelta(hours=24)
 
@@ -118,12 +117,9 @@ def status_command(
 ) -> None:
     """Show the outbox: due, pending, in flight, failed, ambiguous, unreachable learners, lateness."""
     settings = settings_or_exit(config)
-    engine = create_db_engine(settings.database.url.get_secret_value())
-    try:
+    with database_or_exit(settings) as engine:
         now = SystemClock(dt.timedelta(seconds=settings.scheduler.time_offset_seconds)).now()
         report = collect_status(engine, now)
-    finally:
-        engine.dispose()
     if json_output:
         typer.echo(json.dumps(asdict(report)))
     else:

@@ -9,8 +9,8 @@ import typer
 from sqlmodel import Session
 
 from bot.certificates import verify
-from bot.db import create_db_engine, upgrade
-from dripcourse.commands.common import CONFIG_OPTION, settings_or_exit
+from bot.db import upgrade
+from dripcourse.commands.common import CONFIG_OPTION, database_or_exit, settings_or_exit
 
 
 def verify_command(
@@ -20,8 +20,7 @@ def verify_command(
 ) -> None:
     """Check a certificate's code: exit 0 and print what it certifies, or exit 1 when it is not valid."""
     settings = settings_or_exit(config)
-    engine = create_db_engine(settings.database.url.get_secret_value())
-    try:
+    with database_or_exit(settings) as engine:
         upgrade(engine)
         with Session(engine) as session:
             result = verify(session, code)
@@ -39,8 +38,6 @@ def verify_command(
                 if certificate is not None
                 else {"valid": False, "code": code.strip()[:40], "reason": result.reason}
             )
-    finally:
-        engine.dispose()
     if json_output:
         typer.echo(json.dumps(facts, ensure_ascii=False))
     elif facts["valid"]:

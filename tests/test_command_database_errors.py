@@ -1,0 +1,35 @@
+"""Commands that read the database say what is wrong with it in a line, never with a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dripcourse.cli import app
+
+
+@pytest.mark.parametrize(
+    "command", [["status"], ["db", "current"], ["verify", "7K2M-9QXA-4TRB-F"], ["stats"]]
+)
+def test_an_unreachable_database_is_one_clear_message(tmp_path: Path, command: list[str]) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("")
+    # Port 1 on loopback refuses at once: nothing listens there.
+    environment = {"DRIPCOURSE_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"}
+    result = CliRunner().invoke(app, [*command, "--config", str(config)], env=environment)
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "dripcourse: database error: connection failed" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_status_on_a_database_without_the_schema_points_at_db_upgrade(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("")
+    environment = {"DRIPCOURSE_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}"}
+    result = CliRunner().invoke(app, ["status", "--config", str(config)], env=environment)
+    assert result.exit_code == 1
+    assert "no such table" in result.stderr
+    assert "dripcourse db upgrade" in result.stderr
