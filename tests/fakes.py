@@ -35,6 +35,22 @@ FAKE_CAPABILITIES = Capabilities(
 )
 
 
+def reply_text(reply: Reply) -> str:
+    """The text parts of `reply`, one after another."""
+    return "\n".join(part.text for part in reply.parts if isinstance(part, TextPart))
+
+
+def reply_actions(reply: Reply) -> list[str]:
+    """The actions of `reply`'s action buttons, in order; link buttons carry none."""
+    return [
+        button.action
+        for part in reply.parts
+        if isinstance(part, TextPart)
+        for button in part.buttons
+        if hasattr(button, "action")
+    ]
+
+
 class FakeClock:
     """`clock.at = moment` moves time; `now()` answers it. Always aware UTC."""
 
