@@ -62,6 +62,16 @@ class FakeClock:
         return self.at.astimezone(dt.UTC)
 
 
+class RecordingSender:
+    """Stands in for the outbox sender where only its wake-ups matter: counts them."""
+
+    def __init__(self) -> None:
+        self.wakes = 0
+
+    async def wake(self) -> None:
+        self.wakes += 1
+
+
 @dataclass
 class SentRecord:
     chat_id: str
