@@ -35,6 +35,22 @@ FAKE_CAPABILITIES = Capabilities(
 )
 
 
+def reply_text(reply: Reply) -> str:
+    """The text parts of `reply`, one after another."""
+    return "\n".join(part.text for part in reply.parts if isinstance(part, TextPart))
+
+
+def reply_actions(reply: Reply) -> list[str]:
+    """The actions of `reply`'s action buttons, in order; link buttons carry none."""
+    return [
+        button.action
+        for part in reply.parts
+        if isinstance(part, TextPart)
+        for button in part.buttons
+        if hasattr(button, "action")
+    ]
+
+
 class FakeClock:
     """`clock.at = moment` moves time; `now()` answers it. Always aware UTC."""
 
@@ -44,6 +60,16 @@ class FakeClock:
     def now(self) -> dt.datetime:
         assert self.at.tzinfo is not None, "FakeClock holds aware datetimes only"
         return self.at.astimezone(dt.UTC)
+
+
+class RecordingSender:
+    """Stands in for the outbox sender where only its wake-ups matter: counts them."""
+
+    def __init__(self) -> None:
+        self.wakes = 0
+
+    async def wake(self) -> None:
+        self.wakes += 1
 
 
 @dataclass

@@ -206,7 +206,3 @@ def texts(sent: list[Sent], kind: DeliveryKind | None = None) -> list[str]:
         for item in sent
         if isinstance(item.part, TextPart) and (kind is None or item.kind is kind)
     ]
-
-
-def reply_text(reply: Reply) -> str:
-    return "\n".join(part.text for part in reply.parts if isinstance(part, TextPart))

@@ -62,7 +62,7 @@ from tests.conftest import SAMPLE_COURSES
 from tests.discord_harness.rest import FakeDiscord
 from tests.e2e.telegram_chat import TelegramChat
 from tests.emulators.telegram_bot_api import Fault, FaultKind, TelegramEmulator, TelegramLimits, TelegramUser
-from tests.fakes import FakeChat, FakeClock
+from tests.fakes import FakeChat, FakeClock, reply_text
 from tests.test_telegram_e2e import BotRuns, free_port
 
 COURSE = "async-learning"
@@ -197,10 +197,6 @@ def audit_rows(engine: Engine) -> list[AdminAction]:
         return list(session.exec(select(AdminAction).order_by(col(AdminAction.id))).all())
 
 
-def text_of(reply: Reply) -> str:
-    return "\n".join(part.text for part in reply.parts if isinstance(part, TextPart))
-
-
 # --- instructor operations by anyone else ------------------------------------------------------------------
 
 
@@ -274,8 +270,8 @@ async def test_every_instructor_command_from_anyone_else_is_refused_changes_noth
         reply = await scene.handle(event)
 
         rows = audit_rows(scene.engine)[audited:]
-        if text_of(reply) != refusal:
-            failures.append(f"/{name}: answered {text_of(reply)[:200]!r}")
+        if reply_text(reply) != refusal:
+            failures.append(f"/{name}: answered {reply_text(reply)[:200]!r}")
         if state(scene.engine) != before:
             failures.append(f"/{name}: changed stored data")
         if [(row.platform, row.user_id, row.action, row.allowed) for row in rows] != [
@@ -292,7 +288,7 @@ async def test_the_instructor_is_not_refused_so_the_refusals_above_mean_somethin
         sender = private_sender(platform, admin, "Ines")
         for name in ("stats", "audit", "learners"):
             reply = await scene.handle(Command(sender, name, ADMIN_ARGUMENTS[name]))
-            assert REFUSAL not in text_of(reply), (platform, name)
+            assert REFUSAL not in reply_text(reply), (platform, name)
     assert {
         row.allowed for row in audit_rows(scene.engine) if row.user_id in (TELEGRAM_ADMIN, DISCORD_ADMIN)
     } == {True}
@@ -301,7 +297,7 @@ async def test_the_instructor_is_not_refused_so_the_refusals_above_mean_somethin
 async def test_an_instructor_on_one_platform_is_nobody_on_the_other(scene: Scene) -> None:
     impostor = private_sender("discord", "1")  # the Telegram instructor's id, on Discord
     reply = await scene.handle(Command(impostor, "export", ""))
-    assert REFUSAL in text_of(reply)
+    assert REFUSAL in reply_text(reply)
     assert not [part for part in reply.parts if not isinstance(part, TextPart)]
 
 
@@ -312,7 +308,7 @@ async def test_the_broadcast_buttons_of_an_instructor_are_refused_to_anyone_else
             reply = await scene.handle(
                 ButtonPressed(private_sender(platform, user), encode("bcast", scene.draft_broadcast, mode))
             )
-            assert REFUSAL in text_of(reply)
+            assert REFUSAL in reply_text(reply)
             assert state(scene.engine) == before
             [row] = audit_rows(scene.engine)[audited:]
             assert (row.action, row.allowed, row.user_id) == ("button", False, user)
@@ -441,7 +437,7 @@ async def test_forged_callback_data_and_custom_ids_for_another_learner_are_rejec
         else:
             event = component_event(attacker, action, 42)
         reply = await scene.handle(event)
-        answer = text_of(reply)
+        answer = reply_text(reply)
         assert "something went wrong" not in answer, action
         assert VICTIM_NAME not in answer and victim["sender"].user_id not in answer, action
         assert _rows_of(scene.engine, victim["learner"]) == victim_rows, f"{action} changed the victim's data"
@@ -450,7 +446,7 @@ async def test_forged_callback_data_and_custom_ids_for_another_learner_are_rejec
     # Another learner's native quiz poll cannot be answered either.
     if platform == "telegram":
         reply = await scene.handle(QuizAnswered(attacker, victim["poll"], 0))
-        assert "could not match" in text_of(reply) or "not for you" in text_of(reply)
+        assert "could not match" in reply_text(reply) or "not for you" in reply_text(reply)
         assert _rows_of(scene.engine, victim["learner"]) == victim_rows
 
 
@@ -470,7 +466,7 @@ async def test_what_a_learner_can_ask_for_never_shows_another_learner(scene: Sce
     ):
         args = str(scene.victims["telegram"]["learner"]) if name == "learner" else ""
         reply = await scene.handle(Command(attacker, name, args))
-        everything = text_of(reply) + "".join(
+        everything = reply_text(reply) + "".join(
             part.content.decode(errors="replace") for part in reply.parts if hasattr(part, "content")
         )
         assert VICTIM_NAME not in everything, name

@@ -40,7 +40,7 @@ from bot.settings import SenderSettings
 from scheduler.announcements import Announcements, pending_announcements
 from scheduler.pacer import Pacer
 from scheduler.sender import Sender as OutboxSender
-from tests.fakes import FakeChat, FakeClock
+from tests.fakes import FakeChat, FakeClock, reply_actions, reply_text
 
 INSTRUCTOR = Sender("telegram", "42", "42", "Ines")
 DISCORD_INSTRUCTOR = Sender("discord", "3003", "dm:3003", "Rolf", is_admin_hint=True)
@@ -149,20 +149,6 @@ def rig(database: Database, clock: FakeClock, tmp_path: Path) -> Rig:
     return build_rig(database, clock, Catalog([COURSE]), tmp_path)
 
 
-def text_of(reply: Reply) -> str:
-    return "\n".join(part.text for part in reply.parts if isinstance(part, TextPart))
-
-
-def actions_of(reply: Reply) -> list[str]:
-    return [
-        button.action
-        for part in reply.parts
-        if isinstance(part, TextPart)
-        for button in part.buttons
-        if hasattr(button, "action")
-    ]
-
-
 def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table but the audit trail."""
     with engine.connect() as connection:
@@ -229,7 +215,7 @@ async def test_everyone_else_is_refused_changes_nothing_and_is_audited(
         before = snapshot(rig.database.engine)
         audit_before = len(rig.rows(AdminAction))
         reply = await rig.conversation.handle(event_for(stranger, name, args))
-        assert text_of(reply) == REFUSAL
+        assert reply_text(reply) == REFUSAL
         assert not any(isinstance(part, FilePart) for part in reply.parts)
         assert snapshot(rig.database.engine) == before
         audit = rig.rows(AdminAction)
@@ -249,7 +235,7 @@ async def test_everyone_else_is_refused_changes_nothing_and_is_audited(
 async def test_a_discord_member_with_the_admin_role_is_an_instructor(rig: Rig) -> None:
     await seeded(rig)
     reply = await rig.say(DISCORD_INSTRUCTOR, "stats", "habits")
-    assert "enrolled 2" in text_of(reply)
+    assert "enrolled 2" in reply_text(reply)
     assert rig.rows(AdminAction)[-1].user_id == "3003"
     assert rig.rows(AdminAction)[-1].allowed
 
@@ -266,7 +252,7 @@ async def test_the_role_counts_only_where_the_config_names_an_admin_role(
 
 
 async def test_admin_help_lists_every_command(rig: Rig) -> None:
-    text = text_of(await rig.say(INSTRUCTOR, "admin"))
+    text = reply_text(await rig.say(INSTRUCTOR, "admin"))
     for name, _ in ADMIN_COMMANDS:
         assert f"/{name}" in text
 
@@ -277,7 +263,7 @@ async def test_admin_help_lists_every_command(rig: Rig) -> None:
 async def test_stats_sends_a_summary_and_a_funnel_chart(rig: Rig) -> None:
     await seeded(rig)
     reply = await rig.say(INSTRUCTOR, "stats", "habits")
-    text = text_of(reply)
+    text = reply_text(reply)
     assert "enrolled 2 · active 2 · paused 0 · finished 0 · unreachable 0" in text
     assert "1. Lesson 1: delivered 0, done 0" in text  # released, not yet accepted by the platform
     assert "quiz no answers yet" in text
@@ -296,7 +282,7 @@ async def test_stats_sends_a_summary_and_a_funnel_chart(rig: Rig) -> None:
 
 async def test_stats_of_an_unknown_course_is_refused_politely_and_audited(rig: Rig) -> None:
     reply = await rig.say(INSTRUCTOR, "stats", "nope")
-    assert "There is no course “nope”. Courses: habits." in text_of(reply)
+    assert "There is no course “nope”. Courses: habits." in reply_text(reply)
     row = rig.rows(AdminAction)[-1]
     assert (row.allowed, row.outcome) == (True, "failed: There is no course “nope”. Courses: habits.")
 
@@ -310,21 +296,21 @@ async def test_learners_pages_and_filters(rig: Rig) -> None:
             "9:00",
             "daily",
         )
-    text = text_of(await rig.say(INSTRUCTOR, "learners"))
+    text = reply_text(await rig.say(INSTRUCTOR, "learners"))
     assert "page 1 of 2, 27 in all" in text
     assert "More: /learners page 2" in text
-    text = text_of(await rig.say(INSTRUCTOR, "learners", "page 2"))
+    text = reply_text(await rig.say(INSTRUCTOR, "learners", "page 2"))
     assert text.count("· habits ·") == 7
-    text = text_of(await rig.say(INSTRUCTOR, "learners", "habits ALI"))
+    text = reply_text(await rig.say(INSTRUCTOR, "learners", "habits ALI"))
     assert "1 in all" in text
     assert f"#{rig.learner_id(ALICE)} Alice · telegram · habits · active · lesson 1/4" in text
     await rig.say(INSTRUCTOR, "learner", f"{rig.learner_id(BOB)} pause")
-    text = text_of(await rig.say(INSTRUCTOR, "learners", "paused"))
+    text = reply_text(await rig.say(INSTRUCTOR, "learners", "paused"))
     assert "1 in all" in text and "Bob" in text
     with Session(rig.database.engine) as session:
         session.execute(update(Learner).where(Learner.id == rig.learner_id(ALICE)).values(reachable=False))
         session.commit()
-    text = text_of(await rig.say(INSTRUCTOR, "learners", "unreachable"))
+    text = reply_text(await rig.say(INSTRUCTOR, "learners", "unreachable"))
     assert "1 in all" in text and "Alice" in text and "unreachable" in text
 
 
@@ -333,7 +319,7 @@ async def test_one_learner_shows_settings_history_and_quiz_answers(rig: Rig) -> 
     await rig.say(ALICE, "next")  # lesson 2 with its quiz
     [quizzed] = [row for row in rig.rows(Delivery) if row.lesson_slug == "lesson-2"]
     await rig.press(ALICE, quiz_action(quizzed.id, 0))
-    text = text_of(await rig.say(INSTRUCTOR, "learner", str(rig.learner_id(ALICE))))
+    text = reply_text(await rig.say(INSTRUCTOR, "learner", str(rig.learner_id(ALICE))))
     assert "Alice (telegram 1001)" in text
     assert "zone Europe/Berlin" in text
     assert "habits: active, weekdays at 07:30, 2 lesson(s) released" in text
@@ -344,8 +330,10 @@ async def test_one_learner_shows_settings_history_and_quiz_answers(rig: Rig) -> 
 
 
 async def test_a_missing_learner_id_is_answered_and_audited(rig: Rig) -> None:
-    assert text_of(await rig.say(INSTRUCTOR, "learner", "77")) == "There is no learner 77."
-    assert text_of(await rig.say(INSTRUCTOR, "learner", "x7")) == "The learner id must be a number, not “x7”."
+    assert reply_text(await rig.say(INSTRUCTOR, "learner", "77")) == "There is no learner 77."
+    assert (
+        reply_text(await rig.say(INSTRUCTOR, "learner", "x7")) == "The learner id must be a number, not “x7”."
+    )
     outcomes = [row.outcome for row in rig.rows(AdminAction)]
     assert outcomes == [
         "failed: There is no learner 77.",
@@ -360,7 +348,7 @@ async def test_pause_resume_move_unlock_reset_remove(rig: Rig) -> None:
     await seeded(rig)
     alice = str(rig.learner_id(ALICE))
 
-    text = text_of(await rig.say(INSTRUCTOR, "learner", f"{alice} pause"))
+    text = reply_text(await rig.say(INSTRUCTOR, "learner", f"{alice} pause"))
     assert text == "Paused learner 1 (Alice) in habits until resumed."
     assert (rig.enrollment(ALICE).status, rig.enrollment(ALICE).next_release_at) == (
         EnrollmentStatus.PAUSED,
@@ -374,7 +362,7 @@ async def test_pause_resume_move_unlock_reset_remove(rig: Rig) -> None:
 
     await rig.say(INSTRUCTOR, "learner", f"{alice} move lesson-3")
     assert rig.enrollment(ALICE).next_lesson_slug == "lesson-3"
-    text = text_of(await rig.say(INSTRUCTOR, "learner", f"{alice} move lesson-1"))
+    text = reply_text(await rig.say(INSTRUCTOR, "learner", f"{alice} move lesson-1"))
     assert "already had “lesson-1”" in text
     assert rig.enrollment(ALICE).next_lesson_slug == "lesson-3"
 
@@ -421,7 +409,7 @@ async def test_a_learner_in_two_courses_needs_the_course_named(
     await rig.type(ALICE, "08:00")
     await rig.type(ALICE, "daily")
     alice = rig.learner_id(ALICE)
-    text = text_of(await rig.say(INSTRUCTOR, "learner", f"{alice} pause"))
+    text = reply_text(await rig.say(INSTRUCTOR, "learner", f"{alice} pause"))
     assert "takes several courses (habits, focus)" in text
     await rig.say(INSTRUCTOR, "learner", f"{alice} focus pause")
     statuses = {row.course_slug: row.status for row in rig.rows(Enrollment)}
@@ -467,16 +455,18 @@ async def test_a_broadcast_is_previewed_confirmed_once_and_delivered_through_the
         session.commit()
 
     reply = await rig.say(INSTRUCTOR, "broadcast", "habits Office hours **today** at 17:00 UTC")
-    text = text_of(reply)
+    text = reply_text(reply)
     assert "Broadcast #2 to “Good habits”: 2 learner(s) will get it, 1 cannot be reached. Preview:" in text
     assert "Office hours <b>today</b> at 17:00 UTC" in text
-    assert actions_of(reply) == ["bcast:2:now", "bcast:2:local", "bcast:2:cancel"]
+    assert reply_actions(reply) == ["bcast:2:now", "bcast:2:local", "bcast:2:cancel"]
     assert [row for row in rig.rows(Delivery) if row.kind is DeliveryKind.BROADCAST] == []
 
     reply = await rig.press(INSTRUCTOR, "bcast:2:now")
-    assert "Broadcast #2 queued: 2 delivery(ies) going out now, 1 learner(s) unreachable." in text_of(reply)
+    assert "Broadcast #2 queued: 2 delivery(ies) going out now, 1 learner(s) unreachable." in reply_text(
+        reply
+    )
     reply = await rig.press(INSTRUCTOR, "bcast:2:now")
-    assert "was already queued" in text_of(reply)
+    assert "was already queued" in reply_text(reply)
     broadcast_rows = [row for row in rig.rows(Delivery) if row.kind is DeliveryKind.BROADCAST]
     assert sorted(row.learner_id for row in broadcast_rows) == [rig.learner_id(ALICE), rig.learner_id(BOB)]
     assert {row.due_at for row in broadcast_rows} == {rig.clock.now()}
@@ -488,7 +478,7 @@ async def test_a_broadcast_is_previewed_confirmed_once_and_delivered_through_the
     texts_to_alice = [record.part.text for record in telegram.sent if isinstance(record.part, TextPart)]
     assert "Office hours <b>today</b> at 17:00 UTC" in texts_to_alice
 
-    text = text_of(await rig.say(INSTRUCTOR, "broadcast", "status 2"))
+    text = reply_text(await rig.say(INSTRUCTOR, "broadcast", "status 2"))
     assert "is finished: 2 of 2 settled" in text
     assert "sent 1 · failed 0 · unreachable 2 · waiting 0 · scheduled 0 · cancelled 0" in text
     actions = [row.action for row in rig.rows(AdminAction) if row.platform == "telegram"]
@@ -511,10 +501,10 @@ async def test_a_broadcast_at_each_learners_time_waits_for_their_next_slot(rig: 
         rig.learner_id(ALICE): dt.datetime(2026, 3, 3, 6, 30, tzinfo=dt.UTC),
         rig.learner_id(BOB): dt.datetime(2026, 3, 2, 11, 0, tzinfo=dt.UTC),
     }
-    text = text_of(await rig.say(INSTRUCTOR, "broadcast", "status 1"))
+    text = reply_text(await rig.say(INSTRUCTOR, "broadcast", "status 1"))
     assert "in progress" in text and "scheduled 2" in text
     rig.clock.at = dt.datetime(2026, 3, 2, 11, 0, tzinfo=dt.UTC)
-    text = text_of(await rig.say(INSTRUCTOR, "broadcast", "status 1"))
+    text = reply_text(await rig.say(INSTRUCTOR, "broadcast", "status 1"))
     assert "waiting 1 · scheduled 1" in text
 
 
@@ -522,26 +512,26 @@ async def test_a_cohort_broadcast_reaches_only_the_cohort_and_can_be_cancelled(r
     await seeded(rig)
     reply = await rig.say(INSTRUCTOR, "cohort", "create habits spring")
     code = rig.rows(Cohort)[0].code
-    assert f"Invite: /start {code}" in text_of(reply)
+    assert f"Invite: /start {code}" in reply_text(reply)
     dora = Sender("telegram", "4004", "4004", "Dora")
     await rig.onboard(dora, "berlin", "08:00", "daily", args=code)
     reply = await rig.say(INSTRUCTOR, "broadcast", "cohort:spring Welcome, spring cohort!")
-    assert "cohort spring: 1 learner(s) will get it" in text_of(reply)
+    assert "cohort spring: 1 learner(s) will get it" in reply_text(reply)
     await rig.press(INSTRUCTOR, "bcast:2:local")
     [delivery] = [row for row in rig.rows(Delivery) if row.broadcast_id == 2]
     assert delivery.learner_id == rig.learner_id(dora)
-    text = text_of(await rig.press(INSTRUCTOR, "bcast:2:cancel"))
+    text = reply_text(await rig.press(INSTRUCTOR, "bcast:2:cancel"))
     assert text == "Broadcast #2 cancelled. 0 had already gone out."
     assert rig.rows(Delivery)[-1].status is DeliveryStatus.CANCELLED
-    text = text_of(await rig.press(INSTRUCTOR, "bcast:1:cancel"))
+    text = reply_text(await rig.press(INSTRUCTOR, "bcast:1:cancel"))
     assert [row.status.value for row in rig.rows(Broadcast)] == ["cancelled", "cancelled"]
-    assert "Broadcast #1 was cancelled." in text_of(await rig.press(INSTRUCTOR, "bcast:1:now"))
+    assert "Broadcast #1 was cancelled." in reply_text(await rig.press(INSTRUCTOR, "bcast:1:now"))
 
 
 async def test_a_broadcast_needs_text_and_an_audience_that_exists(rig: Rig) -> None:
-    assert "Use: broadcast" in text_of(await rig.say(INSTRUCTOR, "broadcast", "habits"))
-    assert "There is no course “nope”" in text_of(await rig.say(INSTRUCTOR, "broadcast", "nope Hi"))
-    assert "There is no cohort “x”" in text_of(await rig.say(INSTRUCTOR, "broadcast", "cohort:x Hi"))
+    assert "Use: broadcast" in reply_text(await rig.say(INSTRUCTOR, "broadcast", "habits"))
+    assert "There is no course “nope”" in reply_text(await rig.say(INSTRUCTOR, "broadcast", "nope Hi"))
+    assert "There is no cohort “x”" in reply_text(await rig.say(INSTRUCTOR, "broadcast", "cohort:x Hi"))
     assert rig.rows(Broadcast) == []
     assert [row.outcome.startswith("failed") for row in rig.rows(AdminAction)] == [True, True, True]
 
@@ -551,7 +541,7 @@ async def test_a_broadcast_needs_text_and_an_audience_that_exists(rig: Rig) -> N
 
 async def test_announce_stores_a_dated_announcement_that_survives_a_restart(rig: Rig) -> None:
     reply = await rig.say(INSTRUCTOR, "announce", "2026-03-05 09:00 habits Live Q&A on **Thursday**")
-    assert text_of(reply) == "Announcement #1 to habits is scheduled for 2026-03-05 09:00Z."
+    assert reply_text(reply) == "Announcement #1 to habits is scheduled for 2026-03-05 09:00Z."
     await rig.say(INSTRUCTOR, "announce", "2026-03-06T10:00+01:00 habits Second")
     pending = pending_announcements(rig.database.engine)
     assert pending == [
@@ -561,9 +551,9 @@ async def test_announce_stores_a_dated_announcement_that_survives_a_restart(rig:
     first = rig.rows(Announcement)[0]
     assert (first.text, first.created_by) == ("Live Q&A on **Thursday**", "telegram:42")
 
-    past = text_of(await rig.say(INSTRUCTOR, "announce", "2026-03-01 09:00 habits Too late"))
+    past = reply_text(await rig.say(INSTRUCTOR, "announce", "2026-03-01 09:00 habits Too late"))
     assert past == "That time has passed: an announcement must be in the future."
-    naive = text_of(await rig.say(INSTRUCTOR, "announce", "2026-03-07T09:00 habits No offset"))
+    naive = reply_text(await rig.say(INSTRUCTOR, "announce", "2026-03-07T09:00 habits No offset"))
     assert "has no UTC offset" in naive
     assert len(rig.rows(Announcement)) == 2
     outcomes = [(row.action, row.outcome.split(":")[0]) for row in rig.rows(AdminAction)]
@@ -578,7 +568,7 @@ async def test_announce_stores_a_dated_announcement_that_survives_a_restart(rig:
 async def test_export_sends_two_csv_files(rig: Rig) -> None:
     await seeded(rig)
     reply = await rig.say(INSTRUCTOR, "export", "habits")
-    assert "Exported 2 enrollment(s) and 0 quiz answer(s)." in text_of(reply)
+    assert "Exported 2 enrollment(s) and 0 quiz answer(s)." in reply_text(reply)
     files = [part for part in reply.parts if isinstance(part, FilePart)]
     assert [part.filename for part in files] == [
         "enrollments-habits-20260302-0600.csv",
@@ -600,11 +590,11 @@ async def test_a_cohort_invite_enrols_with_the_cohorts_pace_and_waits_for_its_st
         "18:00",
     )
     assert len(cohort.code) == 12 and cohort.code.isalnum() and cohort.code.islower()
-    assert f"https://t.me/&lt;bot username&gt;?start={cohort.code}" in text_of(reply)  # HTML-escaped
+    assert f"https://t.me/&lt;bot username&gt;?start={cohort.code}" in reply_text(reply)  # HTML-escaped
 
     dora = Sender("telegram", "4004", "4004", "Dora")
     reply = await rig.say(dora, "start", cohort.code.upper())
-    assert "Welcome to “Good habits”" in text_of(reply)
+    assert "Welcome to “Good habits”" in reply_text(reply)
     await rig.type(dora, "berlin")
     await rig.type(dora, "18:00")
     reply = await rig.type(dora, "mon,wed,fri")
@@ -618,18 +608,18 @@ async def test_a_cohort_invite_enrols_with_the_cohorts_pace_and_waits_for_its_st
     assert enrollment.status is EnrollmentStatus.PAUSED
     assert enrollment.paused_until == dt.datetime(2026, 3, 8, 23, 0, tzinfo=dt.UTC)
     assert enrollment.next_release_at == dt.datetime(2026, 3, 9, 17, 0, tzinfo=dt.UTC)
-    assert "Lesson 1: Mon 09 Mar at 18:00 (Europe/Berlin)" in text_of(reply)
+    assert "Lesson 1: Mon 09 Mar at 18:00 (Europe/Berlin)" in reply_text(reply)
 
-    text = text_of(await rig.say(INSTRUCTOR, "cohort", "list"))
+    text = reply_text(await rig.say(INSTRUCTOR, "cohort", "list"))
     assert f"habits/spring-26: /start {cohort.code} · 1 learner(s) · starts 2026-03-09" in text
-    again = text_of(await rig.say(INSTRUCTOR, "cohort", "create habits spring-26"))
+    again = reply_text(await rig.say(INSTRUCTOR, "cohort", "create habits spring-26"))
     assert again == "habits already has a cohort called spring-26."
 
 
 async def test_audit_lists_the_newest_first(rig: Rig) -> None:
     await rig.say(INSTRUCTOR, "stats")
     await rig.say(STRANGERS[0], "stats")
-    text = text_of(await rig.say(INSTRUCTOR, "audit", "2"))
+    text = reply_text(await rig.say(INSTRUCTOR, "audit", "2"))
     lines = text.splitlines()
     assert lines[0] == "2026-03-02 06:00Z telegram:666 stats – refused"
     assert lines[1] == "2026-03-02 06:00Z telegram:42 stats – ok"
@@ -675,7 +665,7 @@ async def test_reload_keeps_the_running_course_when_the_new_one_is_broken(
     broken = course_root / "habits" / "lessons" / "02-two.md"
     broken.write_text("---\ntitle: Two\ntitel: typo\n---\nText.\n", encoding="utf-8")
 
-    text = text_of(await rig.say(INSTRUCTOR, "reload"))
+    text = reply_text(await rig.say(INSTRUCTOR, "reload"))
     assert "kept the running version (new one has errors): habits" in text
     assert f"error: {broken}:3: unknown key 'titel'" in text
     assert catalog.get("habits") is running
@@ -695,7 +685,7 @@ async def test_reload_swaps_in_valid_content_and_names_learners_due_a_removed_le
     assert rig.enrollment(ALICE).next_lesson_slug == "two"
     write_course(course_root, {"one": lesson_file("One"), "three": lesson_file("Three, revised")})
 
-    text = text_of(await rig.say(INSTRUCTOR, "reload"))
+    text = reply_text(await rig.say(INSTRUCTOR, "reload"))
     assert "habits: removed lessons two; changed lessons three\n" in text
     assert "habits: 1 learner(s) were due “two”; they get the next lesson instead" in text
     course = catalog.get("habits")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 
 import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -13,26 +12,11 @@ from sqlmodel import Session
 from bot.db import Database
 from bot.models import Announcement, Broadcast, Delivery, DeliveryKind, DeliveryStatus, EnrollmentStatus
 from scheduler.announcements import Announcements, add_announcement, fire_announcement
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, RecordingSender
 from tests.release_helpers import add_enrollment, make_course
 
 UTC = dt.UTC
 NOW = dt.datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
-
-
-class RecordingSender:
-    def __init__(self) -> None:
-        self.wakes = 0
-
-    async def wake(self) -> None:
-        self.wakes += 1
-
-
-@pytest.fixture
-async def database(sqlite_engine: Engine) -> AsyncIterator[Database]:
-    db = Database(sqlite_engine)
-    yield db
-    db._executor.shutdown(wait=True)
 
 
 def broadcast_deliveries(engine: Engine) -> list[Delivery]:

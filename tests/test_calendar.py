@@ -14,8 +14,8 @@ from bot.content import NudgeRules, ReviewRules
 from bot.db import Database
 from bot.ports import FilePart, Reply, Sender
 from dripcourse.cli import app
-from tests.fakes import FakeClock
-from tests.learning_world import World, berlin, make_course, reply_text
+from tests.fakes import FakeClock, reply_text
+from tests.learning_world import World, berlin, make_course
 
 ALICE = Sender("fake", "1001", "1001", "Alice", "en")
 RUNNER = CliRunner()

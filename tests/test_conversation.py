@@ -13,9 +13,9 @@ from bot.content import Course, DripRules, Lesson, Quiz, Unlock
 from bot.conversation import Conversation
 from bot.db import Database
 from bot.models import Delivery, Enrollment, EnrollmentStatus, Learner, QuizAnswer
-from bot.ports import ButtonPressed, Command, QuizAnswered, Reply, Sender, TextPart, TextReceived
+from bot.ports import ButtonPressed, Command, QuizAnswered, Sender, TextReceived
 from bot.render import quiz_action
-from tests.fakes import FAKE_CAPABILITIES, FakeChat, FakeClock
+from tests.fakes import FAKE_CAPABILITIES, FakeChat, FakeClock, reply_actions, reply_text
 
 ALICE = Sender("fake", "1001", "1001", "Alice", "en")
 BOB = Sender("fake", "2002", "2002", "Bob", "en")
@@ -48,20 +48,6 @@ def conversation(database: Database, clock: FakeClock, fake_chat: FakeChat) -> C
     return Conversation(database, Catalog([COURSE]), clock, {"fake": FAKE_CAPABILITIES})
 
 
-def text_of(reply: Reply) -> str:
-    return "\n".join(part.text for part in reply.parts if isinstance(part, TextPart))
-
-
-def buttons_of(reply: Reply) -> list[str]:
-    return [
-        b.action
-        for part in reply.parts
-        if isinstance(part, TextPart)
-        for b in part.buttons
-        if hasattr(b, "action")
-    ]
-
-
 def enrollment(database: Database) -> Enrollment:
     with Session(database.engine) as session:
         found = session.exec(select(Enrollment)).one()
@@ -80,18 +66,18 @@ async def test_onboarding_by_typed_answers_confirms_lessons_in_local_time(
     conversation: Conversation, database: Database
 ) -> None:
     reply = await conversation.handle(Command(ALICE, "start", "habits"))
-    assert "which time zone" in text_of(reply).lower()
-    assert any(action.startswith("zone:") for action in buttons_of(reply))
+    assert "which time zone" in reply_text(reply).lower()
+    assert any(action.startswith("zone:") for action in reply_actions(reply))
 
     reply = await conversation.handle(TextReceived(ALICE, "berlin"))
-    assert "Europe/Berlin" in text_of(reply)
-    assert "time of day" in text_of(reply)
+    assert "Europe/Berlin" in reply_text(reply)
+    assert "time of day" in reply_text(reply)
 
     reply = await conversation.handle(TextReceived(ALICE, "7:30"))
-    assert "07:30" in text_of(reply)
+    assert "07:30" in reply_text(reply)
 
     reply = await conversation.handle(TextReceived(ALICE, "weekdays"))
-    text = text_of(reply)
+    text = reply_text(reply)
     # 2026-03-02 06:00Z is a Monday, 07:00 in Berlin: lesson 1 now, lesson 2 Tuesday 07:30 local.
     assert "Lesson 1: right now" in text
     assert "Lesson 2: Tue 03 Mar at 07:30 (Europe/Berlin)" in text
@@ -103,15 +89,15 @@ async def test_onboarding_by_typed_answers_confirms_lessons_in_local_time(
 
 async def test_onboarding_by_buttons(conversation: Conversation, database: Database) -> None:
     reply = await conversation.handle(Command(ALICE, "start"))
-    assert encode("enrol", "habits") in buttons_of(reply)
+    assert encode("enrol", "habits") in reply_actions(reply)
     reply = await conversation.handle(ButtonPressed(ALICE, encode("enrol", "habits")))
-    zone_button = next(action for action in buttons_of(reply) if action.startswith("zone:"))
+    zone_button = next(action for action in reply_actions(reply) if action.startswith("zone:"))
     reply = await conversation.handle(ButtonPressed(ALICE, zone_button))
-    time_button = next(action for action in buttons_of(reply) if action.startswith("time:"))
+    time_button = next(action for action in reply_actions(reply) if action.startswith("time:"))
     reply = await conversation.handle(ButtonPressed(ALICE, time_button))
-    pace_button = next(action for action in buttons_of(reply) if action.startswith("pace:"))
+    pace_button = next(action for action in reply_actions(reply) if action.startswith("pace:"))
     reply = await conversation.handle(ButtonPressed(ALICE, pace_button))
-    assert "You're all set" in text_of(reply)
+    assert "You're all set" in reply_text(reply)
     assert enrollment(database).status is EnrollmentStatus.ACTIVE
 
 
@@ -136,7 +122,7 @@ async def test_bad_typed_answers_get_the_valid_forms_and_change_nothing(
         await conversation.handle(TextReceived(ALICE, "08:00"))
     before = enrollment(database)
     reply = await conversation.handle(TextReceived(ALICE, bad_input))
-    assert expected in text_of(reply)
+    assert expected in reply_text(reply)
     after = enrollment(database)
     assert (after.local_time, after.cadence, after.status) == (
         before.local_time,
@@ -150,25 +136,25 @@ async def test_pause_resume_next_and_stop(
 ) -> None:
     await onboard(conversation)
     reply = await conversation.handle(Command(ALICE, "pause", "3"))
-    assert "Paused" in text_of(reply)
+    assert "Paused" in reply_text(reply)
     paused = enrollment(database)
     assert paused.status is EnrollmentStatus.PAUSED
     # Back on Thursday 5 March, 07:30 Berlin is 06:30Z: the first weekday slot after the pause.
     assert paused.next_release_at == dt.datetime(2026, 3, 5, 6, 30, tzinfo=dt.UTC)
 
     reply = await conversation.handle(Command(ALICE, "resume"))
-    assert "Welcome back" in text_of(reply)
+    assert "Welcome back" in reply_text(reply)
     assert enrollment(database).next_release_at == dt.datetime(2026, 3, 2, 6, 30, tzinfo=dt.UTC)
 
     reply = await conversation.handle(Command(ALICE, "pause", "soon-ish"))
-    assert "/pause 3" in text_of(reply)
+    assert "/pause 3" in reply_text(reply)
 
     reply = await conversation.handle(Command(ALICE, "next"))
-    assert "next lesson" in text_of(reply).lower()
+    assert "next lesson" in reply_text(reply).lower()
     assert enrollment(database).lessons_released == 1
 
     reply = await conversation.handle(Command(ALICE, "stop"))
-    assert encode("stop", enrollment(database).id or 0) in buttons_of(reply)
+    assert encode("stop", enrollment(database).id or 0) in reply_actions(reply)
     await conversation.handle(ButtonPressed(ALICE, encode("stop", enrollment(database).id or 0)))
     assert enrollment(database).status is EnrollmentStatus.STOPPED
     assert enrollment(database).next_release_at is None
@@ -184,12 +170,12 @@ async def test_quiz_gate_unlocks_on_answer_and_first_answer_counts(
     assert row.last_lesson_slug == "lesson-2"
     assert row.waiting_for == "quiz"
     reply = await conversation.handle(Command(ALICE, "next"))
-    assert "answer the last lesson's quiz" in text_of(reply)
+    assert "answer the last lesson's quiz" in reply_text(reply)
 
     with Session(database.engine) as session:
         delivery = session.exec(select(Delivery).where(Delivery.lesson_slug == "lesson-2")).one()
     reply = await conversation.handle(ButtonPressed(ALICE, quiz_action(delivery.id or 0, 0)))
-    assert "Not quite" in text_of(reply)
+    assert "Not quite" in reply_text(reply)
     await conversation.handle(ButtonPressed(ALICE, quiz_action(delivery.id or 0, 1)))
     with Session(database.engine) as session:
         answers = session.exec(select(QuizAnswer)).all()
@@ -217,9 +203,9 @@ async def test_forged_buttons_of_another_learner_are_refused(
         "",
     ):
         reply = await conversation.handle(ButtonPressed(BOB, action))
-        assert "not for you" in text_of(reply) or "expired" in text_of(reply)
+        assert "not for you" in reply_text(reply) or "expired" in reply_text(reply)
     reply = await conversation.handle(QuizAnswered(BOB, "poll-that-does-not-exist", 0))
-    assert "could not match" in text_of(reply)
+    assert "could not match" in reply_text(reply)
     row = enrollment(database)
     assert row.status is EnrollmentStatus.ACTIVE and row.local_time == "07:30"
     with Session(database.engine) as session:
@@ -246,10 +232,10 @@ async def test_a_learner_who_writes_again_is_reachable_again(
 
 async def test_help_progress_schedule_settings_and_unknown(conversation: Conversation) -> None:
     await onboard(conversation)
-    assert "/pause" in text_of(await conversation.handle(Command(ALICE, "help")))
-    assert "lesson 0 of 4" in text_of(await conversation.handle(Command(ALICE, "progress")))
-    schedule = text_of(await conversation.handle(Command(ALICE, "schedule")))
+    assert "/pause" in reply_text(await conversation.handle(Command(ALICE, "help")))
+    assert "lesson 0 of 4" in reply_text(await conversation.handle(Command(ALICE, "progress")))
+    schedule = reply_text(await conversation.handle(Command(ALICE, "schedule")))
     assert "Europe/Berlin" in schedule and "1. Lesson 1" in schedule
-    assert "weekdays at 07:30" in text_of(await conversation.handle(Command(ALICE, "settings")))
-    assert "/help" in text_of(await conversation.handle(Command(ALICE, "frobnicate")))
-    assert "only understand commands" in text_of(await conversation.handle(TextReceived(ALICE, "hello?")))
+    assert "weekdays at 07:30" in reply_text(await conversation.handle(Command(ALICE, "settings")))
+    assert "/help" in reply_text(await conversation.handle(Command(ALICE, "frobnicate")))
+    assert "only understand commands" in reply_text(await conversation.handle(TextReceived(ALICE, "hello?")))

@@ -27,7 +27,7 @@ from bot.conversation import Conversation
 from bot.db import Database, create_db_engine, head_revision, upgrade
 from bot.export import export_courses
 from bot.models import Delivery, Enrollment, Learner
-from bot.ports import ButtonPressed, Command, FilePart, Reply, Sender, TextPart, TextReceived
+from bot.ports import ButtonPressed, Command, FilePart, Sender, TextReceived
 from bot.privacy import FORGET_QUESTION, FORGOTTEN, KEPT, MY_DATA_FILENAME
 from bot.render import quiz_action
 from bot.settings import SenderSettings
@@ -36,7 +36,7 @@ from dripcourse.commands.backup import BackupError, backup_sqlite
 from scheduler.pacer import Pacer
 from scheduler.planner import release_due
 from scheduler.sender import Sender as OutboxSender
-from tests.fakes import FAKE_CAPABILITIES, FakeChat, FakeClock
+from tests.fakes import FAKE_CAPABILITIES, FakeChat, FakeClock, reply_actions, reply_text
 from tests.fixtures.make_schema_fixture import ROWS_PER_TABLE, fixture_path, revisions
 
 # --- migrations from every earlier schema --------------------------------------------------------------
@@ -269,20 +269,6 @@ async def take_first_lesson(
     return delivery.id or 0
 
 
-def text_of(reply: Reply) -> str:
-    return "\n".join(part.text for part in reply.parts if isinstance(part, TextPart))
-
-
-def buttons_of(reply: Reply) -> list[str]:
-    return [
-        button.action
-        for part in reply.parts
-        if isinstance(part, TextPart)
-        for button in part.buttons
-        if hasattr(button, "action")
-    ]
-
-
 def row_counts(engine: Engine) -> dict[str, int]:
     with engine.connect() as connection:
         return {
@@ -332,12 +318,15 @@ async def test_forgetme_asks_first_and_no_keeps_everything(data_database: Databa
 
     question = await conversation.handle(Command(ADA, "forgetme"))
     ada_id = learner_id_of(data_database.engine, ADA)
-    assert text_of(question) == FORGET_QUESTION
-    assert buttons_of(question) == [encode("forget", ada_id or 0, "yes"), encode("forget", ada_id or 0, "no")]
+    assert reply_text(question) == FORGET_QUESTION
+    assert reply_actions(question) == [
+        encode("forget", ada_id or 0, "yes"),
+        encode("forget", ada_id or 0, "no"),
+    ]
     assert row_counts(data_database.engine) == before, "asking deletes nothing"
 
     kept = await conversation.handle(ButtonPressed(ADA, encode("forget", ada_id or 0, "no")))
-    assert text_of(kept) == KEPT
+    assert reply_text(kept) == KEPT
     assert row_counts(data_database.engine) == before
 
 
@@ -354,7 +343,7 @@ async def test_forgetme_deletes_every_row_of_the_learner_and_the_export_omits_th
 
     done = await conversation.handle(ButtonPressed(ADA, encode("forget", ada_id or 0, "yes")))
 
-    assert text_of(done) == FORGOTTEN
+    assert reply_text(done) == FORGOTTEN
     assert learner_id_of(data_database.engine, ADA) is None
     assert _owned_rows(data_database.engine, ada_id or 0) == {}, "rows of the forgotten learner remain"
     assert _rows_of_enrollments(data_database.engine, ada_enrollments) == {}
@@ -372,7 +361,7 @@ async def test_forgetme_deletes_every_row_of_the_learner_and_the_export_omits_th
     assert "Ada" not in exported.quiz_answers.content.decode("utf-8-sig")
     # Writing again starts afresh, as a new learner.
     again = await conversation.handle(Command(ADA, "progress"))
-    assert "not taking a course" in text_of(again)
+    assert "not taking a course" in reply_text(again)
 
 
 async def test_forgetme_of_another_learner_is_refused_and_changes_nothing(
@@ -386,7 +375,7 @@ async def test_forgetme_of_another_learner_is_refused_and_changes_nothing(
 
     forged = await conversation.handle(ButtonPressed(BOB, encode("forget", ada_id, "yes")))
 
-    assert "not for you" in text_of(forged)
+    assert "not for you" in reply_text(forged)
     after = row_counts(data_database.engine)
     assert after == before
     assert learner_id_of(data_database.engine, ADA) == ada_id

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 
-import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from hypothesis import given
 from hypothesis import strategies as st
@@ -17,28 +15,11 @@ from bot.catalog import Catalog
 from bot.db import Database
 from bot.models import Delivery, Enrollment
 from scheduler.heartbeat import HEARTBEAT_JOB_ID, Heartbeat, earliest_due, next_wake
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, RecordingSender
 from tests.release_helpers import add_enrollment, berlin, make_course
 
 UTC = dt.UTC
 EVERY = dt.timedelta(seconds=5)
-
-
-class RecordingSender:
-    """Counts how often the heartbeat woke it."""
-
-    def __init__(self) -> None:
-        self.wakes = 0
-
-    async def wake(self) -> None:
-        self.wakes += 1
-
-
-@pytest.fixture
-async def database(sqlite_engine: Engine) -> AsyncIterator[Database]:
-    db = Database(sqlite_engine)
-    yield db
-    db._executor.shutdown(wait=True)
 
 
 # --- when to wake ----------------------------------------------------------------------------------

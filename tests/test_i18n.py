@@ -19,8 +19,8 @@ from bot.i18n import _, lesson_language, shipped_languages, translate
 from bot.models import DeliveryKind
 from bot.ports import QuizPart, Sender, TextPart
 from tests.conftest import REPO_ROOT, SAMPLE_COURSES
-from tests.fakes import FakeClock
-from tests.learning_world import World, berlin, make_course, reply_text
+from tests.fakes import FakeClock, reply_text
+from tests.learning_world import World, berlin, make_course
 
 SOURCES = [
     "bot/conversation.py",

@@ -14,8 +14,8 @@ from bot.models import DeliveryKind
 from bot.ports import Sender
 from bot.render import DONE_LABEL
 from bot.windows import WINDOW_LENGTH, QuietHours, next_window_instant
-from tests.fakes import FakeClock
-from tests.learning_world import BERLIN, World, berlin, make_course, reply_text, texts
+from tests.fakes import FakeClock, reply_text
+from tests.learning_world import BERLIN, World, berlin, make_course, texts
 
 ALICE = Sender("fake", "1001", "1001", "Alice Liddell", "en")
 NO_REVIEW = ReviewRules(enabled=False)

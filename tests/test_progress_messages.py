@@ -35,7 +35,6 @@ from bot.ports import (
     RetryAfter,
     Sender,
     SentMessage,
-    TextPart,
     TransientError,
 )
 from scheduler.pacer import Pacer
@@ -43,7 +42,7 @@ from scheduler.progress_messages import ProgressMessages, progress_bar, status_t
 from tests.e2e.telegram_app import emulator_settings, running_app
 from tests.e2e.telegram_chat import TelegramChat
 from tests.emulators.telegram_bot_api import TelegramEmulator, TelegramLimits, TelegramUser
-from tests.fakes import FAKE_CAPABILITIES, FakeChat, FakeClock
+from tests.fakes import FAKE_CAPABILITIES, FakeChat, FakeClock, reply_text
 from tests.release_helpers import add_enrollment, make_course
 from tests.test_pacer import VirtualTime
 
@@ -120,10 +119,6 @@ def scene(database: Database, clock: FakeClock, tmp_path: Path) -> Scene:
     return Scene(database, clock, tmp_path)
 
 
-def text_of(reply: Reply) -> str:
-    return "\n".join(part.text for part in reply.parts if isinstance(part, TextPart))
-
-
 # --- the text ------------------------------------------------------------------------------------------
 
 
@@ -174,11 +169,13 @@ def test_the_bar_fills_only_when_everything_settled() -> None:
 async def test_the_status_message_follows_a_broadcast_sent_now_to_its_final_counts(scene: Scene) -> None:
     scene.enrol(10)
     reply = await scene.broadcast("now")
-    assert text_of(reply) == (
+    assert reply_text(reply) == (
         "Broadcast #1 queued: 10 delivery(ies) going out now. "
         "A status message follows and is kept up to date (also: /broadcast status 1)."
     )
-    assert "was already queued" in text_of(await scene.admin.handle(ButtonPressed(INSTRUCTOR, "bcast:1:now")))
+    assert "was already queued" in reply_text(
+        await scene.admin.handle(ButtonPressed(INSTRUCTOR, "bcast:1:now"))
+    )
     assert len(scene.watcher.watches) == 1
 
     assert await scene.watcher.step() == 1
@@ -214,7 +211,7 @@ async def test_the_status_message_follows_a_broadcast_sent_now_to_its_final_coun
         dt.datetime(2026, 3, 2, 6, 0, 12, tzinfo=dt.UTC),
     ]
     assert len(scene.chat.sent) == 1
-    status = text_of(await scene.admin.handle(Command(INSTRUCTOR, "broadcast", "status 1")))
+    status = reply_text(await scene.admin.handle(Command(INSTRUCTOR, "broadcast", "status 1")))
     assert "is finished: 10 of 10 settled" in status
 
 

@@ -18,8 +18,8 @@ from bot.pacing import local_date
 from bot.ports import Sender
 from bot.stats import course_stats, summary_lines
 from bot.windows import WINDOW_LENGTH
-from tests.fakes import FakeClock
-from tests.learning_world import BERLIN, World, berlin, make_course, reply_text, review_quizzes
+from tests.fakes import FakeClock, reply_text
+from tests.learning_world import BERLIN, World, berlin, make_course, review_quizzes
 
 ALICE = Sender("fake", "1001", "1001", "Alice", "en")
 

@@ -6,7 +6,6 @@ import asyncio
 import io
 import json
 import logging
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -43,6 +42,7 @@ from bot.ports import (
     TransientError,
 )
 from bot.settings import TelegramSettings
+from tests.conftest import free_port
 from tests.emulators.telegram_bot_api import (
     Fault,
     FaultKind,
@@ -514,13 +514,6 @@ async def test_a_failing_core_is_logged_once_and_the_bot_keeps_going(
 
 
 # --- webhook mode --------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 async def test_webhook_mode_receives_updates_and_refuses_a_wrong_secret(

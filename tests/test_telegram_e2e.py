@@ -13,7 +13,6 @@ import datetime as dt
 import os
 import re
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from sqlmodel import Session, col, select
 
 from bot.db import create_db_engine
 from bot.models import Delivery, DeliveryKind, DeliveryStatus, Enrollment, EnrollmentStatus, QuizAnswer
-from tests.conftest import SAMPLE_COURSES
+from tests.conftest import SAMPLE_COURSES, free_port
 from tests.e2e.telegram_chat import TelegramChat, location_keyboard
 from tests.emulators.telegram_bot_api import SentRecord, TelegramEmulator, TelegramLimits, TelegramUser
 
@@ -38,13 +37,6 @@ WEBHOOK_SECRET = "e2e-hook_secret-0123456789"
 STOP_TIMEOUT = 20.0
 LEAD_SECONDS = 1.0
 """How far past a release the restarted bot's clock starts."""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def bot_command() -> list[str]:

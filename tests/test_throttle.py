@@ -14,12 +14,12 @@ from hypothesis import strategies as st
 from bot.catalog import Catalog
 from bot.conversation import HELP, Conversation
 from bot.db import Database
-from bot.ports import Command, Reply, Sender, TextPart
+from bot.ports import Command, Sender
 from bot.throttle import THROTTLE_NOTICE, Throttle, Verdict
 from dripcourse.app import App
 from tests.e2e.telegram_app import emulator_settings, running_app
 from tests.emulators.telegram_bot_api import TelegramEmulator, TelegramLimits, TelegramUser
-from tests.fakes import FAKE_CAPABILITIES, FakeClock
+from tests.fakes import FAKE_CAPABILITIES, FakeClock, reply_text
 
 FLOODER = Sender("fake", "666", "666", "Flood")
 OTHERS = [Sender("fake", str(1000 + n), str(1000 + n), f"Learner {n}") for n in range(5)]
@@ -33,10 +33,6 @@ class Ticker:
 
     def __call__(self) -> float:
         return self.now
-
-
-def text_of(reply: Reply) -> str:
-    return "\n".join(part.text for part in reply.parts if isinstance(part, TextPart))
 
 
 def test_a_burst_passes_then_one_notice_then_silence_until_the_user_calms_down() -> None:
@@ -115,10 +111,10 @@ async def test_a_user_sending_100_commands_a_second_gets_one_notice_while_others
     with caplog.at_level(logging.INFO, logger="bot.throttle"):
         for n in range(100):
             ticker.now = n / 100  # 100 commands within one second
-            flood_replies.append(text_of(await conversation.handle(Command(FLOODER, "help"))))
+            flood_replies.append(reply_text(await conversation.handle(Command(FLOODER, "help"))))
             if n % 10 == 0:
                 for other in OTHERS:
-                    other_replies.append(text_of(await conversation.handle(Command(other, "help"))))
+                    other_replies.append(reply_text(await conversation.handle(Command(other, "help"))))
 
     answered = [text for text in flood_replies if text == HELP]
     assert 20 <= len(answered) <= 22  # the burst, plus what refilled within the second
