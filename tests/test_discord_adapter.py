@@ -523,3 +523,12 @@ async def test_auto_sharded_client_when_shards_are_configured(
 ) -> None:
     assert isinstance((await launch(shards=2)).client, discord.AutoShardedClient)
     assert not isinstance((await launch()).client, discord.AutoShardedClient)
+
+
+async def test_sends_outside_start_and_stop_are_transient_errors_the_sender_retries() -> None:
+    settings = DiscordSettings(token=SecretStr("test-token"), guild_ids=[GUILD])
+    adapter = DiscordAdapter(settings, courses_root=SAMPLE_COURSES, gateway=False)
+    with pytest.raises(TransientError, match="not started"):
+        await adapter.send("dm:42", TextPart("Hello"))
+    with pytest.raises(TransientError, match="not started"):
+        await adapter.edit("dm:42", "7", TextPart("Hello"))

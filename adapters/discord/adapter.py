@@ -364,7 +364,7 @@ class DiscordAdapter:
 
     def _require_outbound(self) -> Outbound:
         if self._outbound is None:
-            raise RuntimeError("the Discord adapter is not started")
+            raise TransientError("the Discord adapter is not started")
         return self._outbound
 
     def _messages(self, part: OutboundPart) -> list[OutgoingMessage]:
