@@ -15,7 +15,7 @@ from bot.clock import ScaledClock, SystemClock
 from bot.logs import configure_logging
 from bot.settings import Settings
 from dripcourse.app import App
-from dripcourse.commands.common import CONFIG_OPTION, settings_or_exit
+from dripcourse.commands.common import CONFIG_OPTION, database_errors_exit, settings_or_exit
 
 
 def chat_command(
@@ -33,7 +33,8 @@ def chat_command(
     settings = settings_or_exit(config)
     configure_logging("WARNING", json_lines=False, secrets=settings.secret_values())
     clock = ScaledClock(dt.datetime.now(dt.UTC), speed) if speed > 1 else SystemClock()
-    asyncio.run(_chat(settings, clock, course, speed))
+    with database_errors_exit():
+        asyncio.run(_chat(settings, clock, course, speed))
 
 
 async def _chat(settings: Settings, clock: ScaledClock | SystemClock, course: str, speed: float) -> None:

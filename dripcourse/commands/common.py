@@ -24,17 +24,26 @@ def settings_or_exit(config: Path | None) -> Settings:
 
 
 @contextmanager
-def database_or_exit(settings: Settings) -> Iterator[Engine]:
-    """An engine for the configured database, disposed afterwards; a database that cannot be reached
-    or read stops the command with what went wrong and where to look (exit 1)."""
-    engine = create_db_engine(settings.database.url.get_secret_value())
+def database_errors_exit() -> Iterator[None]:
+    """A database that cannot be reached or read stops the command with what went wrong and where to
+    look (exit 1), not a traceback."""
     try:
-        yield engine
+        yield
     except DBAPIError as error:
         reason = (str(error.orig).strip() or type(error.orig).__name__).splitlines()[0]
         typer.echo(f"dripcourse: database error: {reason}", err=True)
         typer.echo("  check database.url; `dripcourse db upgrade` creates the schema", err=True)
         raise typer.Exit(1) from None
+
+
+@contextmanager
+def database_or_exit(settings: Settings) -> Iterator[Engine]:
+    """An engine for the configured database, disposed afterwards; database errors as in
+    `database_errors_exit`."""
+    engine = create_db_engine(settings.database.url.get_secret_value())
+    try:
+        with database_errors_exit():
+            yield engine
     finally:
         engine.dispose()
 

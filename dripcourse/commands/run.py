@@ -11,7 +11,7 @@ import typer
 from bot.clock import SystemClock
 from bot.logs import configure_logging
 from dripcourse.app import platform_adapters, run_until_signalled
-from dripcourse.commands.common import CONFIG_OPTION, settings_or_exit
+from dripcourse.commands.common import CONFIG_OPTION, database_errors_exit, settings_or_exit
 
 NO_PLATFORM = """No chat platform is configured, so there is nothing to run.
   Telegram: create a bot with @BotFather, then  export DRIPCOURSE_TELEGRAM_TOKEN=<token>
@@ -31,4 +31,5 @@ def run_command(config: Path | None = CONFIG_OPTION) -> None:
         typer.echo(NO_PLATFORM, err=True)
         raise typer.Exit(2)
     clock = SystemClock(dt.timedelta(seconds=settings.scheduler.time_offset_seconds))
-    asyncio.run(run_until_signalled(settings, clock, adapters))
+    with database_errors_exit():
+        asyncio.run(run_until_signalled(settings, clock, adapters))
