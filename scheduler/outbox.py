@@ -25,14 +25,13 @@ from bot.models import (
     DeliveryKind,
     DeliveryStatus,
     Enrollment,
-    EnrollmentStatus,
     Learner,
     MediaUpload,
     QuizPoll,
     SenderWorker,
 )
+from bot.usecases import OPEN_STATUSES
 
-OPEN_ENROLLMENT = (EnrollmentStatus.ONBOARDING, EnrollmentStatus.ACTIVE, EnrollmentStatus.PAUSED)
 ERROR_LENGTH = 500
 MESSAGE_IDS_LENGTH = 2000
 
@@ -212,13 +211,7 @@ def reclaim_leases(session: Session, *, now: dt.datetime, every_lease: bool = Fa
     condition = [col(Delivery.status) == DeliveryStatus.SENDING]
     if not every_lease:
         condition.append(col(Delivery.lease_expires_at) < now)
-    result = session.execute(
-        update(Delivery)
-        .where(*condition)
-        .values(status=DeliveryStatus.PENDING, lease_owner=None, lease_expires_at=None)
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return _back_to_pending(session, condition)
 
 
 def release_leases(session: Session, *, worker_id: str, delivery_ids: Collection[int] | None = None) -> int:
@@ -226,6 +219,11 @@ def release_leases(session: Session, *, worker_id: str, delivery_ids: Collection
     condition = [col(Delivery.lease_owner) == worker_id, col(Delivery.status) == DeliveryStatus.SENDING]
     if delivery_ids is not None:
         condition.append(col(Delivery.id).in_(list(delivery_ids)))
+    return _back_to_pending(session, condition)
+
+
+def _back_to_pending(session: Session, condition: list[Any]) -> int:
+    """Unlease the `sending` rows matching `condition` (progress kept); returns how many."""
     result = session.execute(
         update(Delivery)
         .where(*condition)
@@ -411,7 +409,7 @@ def mark_unreachable(session: Session, learner_id: int, reason: str) -> None:
     )
     session.execute(
         update(Enrollment)
-        .where(col(Enrollment.learner_id) == learner_id, col(Enrollment.status).in_(OPEN_ENROLLMENT))
+        .where(col(Enrollment.learner_id) == learner_id, col(Enrollment.status).in_(OPEN_STATUSES))
         .values(next_release_at=None)
         .execution_options(synchronize_session=False)
     )

@@ -702,7 +702,6 @@ class _Batch:
         self._now_db = planner._now_db
         self.report = ReleaseReport(drained=False)
         """This batch's figures, folded into the call's report once the batch is committed."""
-        self._report = self.report
         self._missed: list[tuple[int, str, str, dt.datetime]] = []
         self._deliveries: list[tuple[Any, ...]] = []
         self._advances: list[tuple[Any, ...]] = []
@@ -795,7 +794,7 @@ class _Batch:
         if step is None:
             step = self._replacement(view, enrollment_id, learner_id, last_slug, next_slug)
             if step is None:
-                self._report.finished += 1
+                self.report.finished += 1
                 self._finishes.append((self._now_db, enrollment_id, slot_raw))
                 return
         slot = self._codec.moment_from_db(slot_raw)
@@ -825,7 +824,7 @@ class _Batch:
     def _count(
         self, plan: _Plan, slot: dt.datetime, learner_id: int, course_slug: str, lesson_slug: str
     ) -> None:
-        report = self._report
+        report = self.report
         lateness = (self._now - slot).total_seconds()
         report.total_lateness_s += lateness
         if lateness > report.max_lateness_s:
@@ -853,7 +852,7 @@ class _Batch:
             start = lessons.index(view.by_slug[last_slug]) + 1
         replacement = next((lesson for lesson in lessons[start:] if lesson.slug not in delivered), None)
         if missing_slug is not None:
-            self._report.skipped_missing_lesson += 1
+            self.report.skipped_missing_lesson += 1
             log.warning(
                 "lesson %r is no longer in course %r: learner %s gets %s instead",
                 missing_slug,
@@ -871,11 +870,11 @@ class _Batch:
         self._hold(enrollment_id, slot_raw, resume_at)
 
     def _hold(self, enrollment_id: int, slot_raw: Any, due_again: dt.datetime | None) -> None:
-        self._report.held += 1
+        self.report.held += 1
         self._reschedules.append((self._codec.moment_to_db(due_again), enrollment_id, slot_raw))
 
     def postpone(self, enrollment_id: int, slot_raw: Any) -> None:
-        self._report.postponed += 1
+        self.report.postponed += 1
         self._reschedules.append(
             (self._codec.moment_to_db(self._now + UNPLANNABLE_RETRY), enrollment_id, slot_raw)
         )

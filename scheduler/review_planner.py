@@ -39,12 +39,11 @@ from bot.ports import Capabilities, FilePart, OutboundPart
 from bot.render import render_text_reply
 from bot.windows import next_window_instant
 from scheduler.outbox import Claim
-from scheduler.planner import CourseSource, write_transaction
+from scheduler.planner import UNPLANNABLE_RETRY, CourseSource, write_transaction
 
 log = logging.getLogger(__name__)
 
 FOLLOWUP_KINDS = (DeliveryKind.REVIEW, DeliveryKind.NUDGE, DeliveryKind.CERTIFICATE)
-UNPLANNABLE_RETRY = dt.timedelta(hours=1)
 CERTIFICATE_LOOKBACK = dt.timedelta(days=30)
 """A course finished longer ago than this without a certificate (before they existed) gets none."""
 ONE_DAY = dt.timedelta(days=1)
@@ -89,7 +88,15 @@ def plan_followups(
     return report
 
 
-def _claim(session: Session, statement: Any) -> list[tuple[Enrollment, Learner]]:
+def _claim(session: Session, *conditions: Any, order_by: Any, limit: int) -> list[tuple[Enrollment, Learner]]:
+    """Up to `limit` enrollments matching `conditions`, with their learners, in `order_by` order."""
+    statement = (
+        select(Enrollment, Learner)
+        .join(Learner, col(Learner.id) == col(Enrollment.learner_id))
+        .where(*conditions)
+        .order_by(order_by)
+        .limit(limit)
+    )
     if session.get_bind().dialect.name == "postgresql":
         statement = statement.with_for_update(of=Enrollment, skip_locked=True)
     return [(enrollment, learner) for enrollment, learner in session.exec(statement).all()]
@@ -118,11 +125,9 @@ def _review_batch(
 ) -> int:
     rows = _claim(
         session,
-        select(Enrollment, Learner)
-        .join(Learner, col(Learner.id) == col(Enrollment.learner_id))
-        .where(col(Enrollment.next_review_at) <= now)
-        .order_by(col(Enrollment.next_review_at))
-        .limit(limit),
+        col(Enrollment.next_review_at) <= now,
+        order_by=col(Enrollment.next_review_at),
+        limit=limit,
     )
     for enrollment, learner in rows:
         course = catalog.get(enrollment.course_slug)
@@ -186,14 +191,10 @@ def _nudge_batch(
 ) -> int:
     rows = _claim(
         session,
-        select(Enrollment, Learner)
-        .join(Learner, col(Learner.id) == col(Enrollment.learner_id))
-        .where(
-            col(Enrollment.status) == EnrollmentStatus.ACTIVE,
-            or_(col(Enrollment.next_nudge_at).is_(None), col(Enrollment.next_nudge_at) <= now),
-        )
-        .order_by(col(Enrollment.next_nudge_at))
-        .limit(limit),
+        col(Enrollment.status) == EnrollmentStatus.ACTIVE,
+        or_(col(Enrollment.next_nudge_at).is_(None), col(Enrollment.next_nudge_at) <= now),
+        order_by=col(Enrollment.next_nudge_at),
+        limit=limit,
     )
     for enrollment, learner in rows:
         course = catalog.get(enrollment.course_slug)
@@ -236,15 +237,11 @@ def _certificate_batch(
     )
     rows = _claim(
         session,
-        select(Enrollment, Learner)
-        .join(Learner, col(Learner.id) == col(Enrollment.learner_id))
-        .where(
-            col(Enrollment.status) == EnrollmentStatus.FINISHED,
-            col(Enrollment.finished_at) >= now - CERTIFICATE_LOOKBACK,
-            ~issued,
-        )
-        .order_by(col(Enrollment.finished_at))
-        .limit(limit),
+        col(Enrollment.status) == EnrollmentStatus.FINISHED,
+        col(Enrollment.finished_at) >= now - CERTIFICATE_LOOKBACK,
+        ~issued,
+        order_by=col(Enrollment.finished_at),
+        limit=limit,
     )
     missing = 0
     for enrollment, learner in rows:

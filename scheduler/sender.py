@@ -456,7 +456,7 @@ class Sender:
                     return Outcome("failed", reason, index - claim.parts_sent)
                 chat_id = error.new_chat_id
                 await self._database.run(
-                    functools.partial(_move_chat, learner_id=claim.learner_id, chat_id=chat_id)
+                    functools.partial(outbox.move_chat, learner_id=claim.learner_id, new_chat_id=chat_id)
                 )
                 self._busy_chats[claim.delivery_id] = chat_id
                 log.warning(
@@ -583,9 +583,7 @@ class Sender:
         """Count a failed attempt: retry after a full-jitter backoff, or fail after `max_attempts`."""
         attempts = claim.attempts + 1
         if attempts >= self._settings.max_attempts:
-            full = f"gave up after {attempts} attempts: {reason}"
-            await self._finish(claim, DeliveryStatus.FAILED, full, attempts=attempts)
-            return Outcome("failed", full)
+            return await self._give_up(claim, attempts, reason)
         delay = full_jitter_backoff(
             attempts, self._settings.backoff_base_seconds, self._settings.backoff_max_seconds, self._rng
         )
@@ -606,13 +604,17 @@ class Sender:
         attempts = claim.attempts + (1 if count > RETRY_AFTER_FREE else 0)
         if attempts >= self._settings.max_attempts:
             self._retry_afters.pop(claim.delivery_id, None)
-            full = f"gave up after {attempts} attempts: {reason}"
-            await self._finish(claim, DeliveryStatus.FAILED, full, attempts=attempts)
-            return Outcome("failed", full, sent_here)
+            return await self._give_up(claim, attempts, reason, sent_here)
         at = self._clock.now() + max(dt.timedelta(seconds=error.seconds), MIN_RETRY_DELAY)
         await self._reschedule(claim, at, attempts, f"retry after {error.seconds:g}s: {reason}")
         scope = "the whole bot" if whole_bot else f"chat {error.chat_id}"
         return Outcome("retry_after", f"{scope} waits {error.seconds:g}s: {reason}", sent_here)
+
+    async def _give_up(self, claim: Claim, attempts: int, reason: str, sent_here: int = 0) -> Outcome:
+        """Fail the delivery for good: `attempts` reached `max_attempts`."""
+        full = f"gave up after {attempts} attempts: {reason}"
+        await self._finish(claim, DeliveryStatus.FAILED, full, attempts=attempts)
+        return Outcome("failed", full, sent_here)
 
     def _looks_global(self, platform: str, chat_id: str) -> bool:
         """Several chats told to wait at once: the limit is the bot's, not one chat's."""
@@ -653,10 +655,6 @@ def _cause(error: OperationalError) -> str:
     """The driver's own first line (SQLAlchemy's message adds the statement and a link)."""
     lines = str(error.orig or error).strip().splitlines()
     return lines[0] if lines else type(error).__name__
-
-
-def _move_chat(session: Session, *, learner_id: int, chat_id: str) -> None:
-    outbox.move_chat(session, learner_id, chat_id)
 
 
 def _where(claim: Claim, parts: list[OutboundPart], index: int) -> str:
