@@ -85,7 +85,8 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | N
 
 
 class Database:
-    """The engine plus one worker thread that runs units of work off the event loop."""
+    """The engine plus the worker threads that run units of work off the event loop: one on SQLite (a
+    single writer), four on PostgreSQL."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
