@@ -224,14 +224,38 @@ def _insert_ignoring_duplicates(connection: Connection) -> Insert:
     return sqlite.insert(_delivery).on_conflict_do_nothing()
 
 
-class Announcements:
+class StoredAnnouncements:
+    """Stores announcements in the database only; a running bot picks them up within its request poll
+    (the command line's scheduler, which has no jobs of its own)."""
+
+    def __init__(self, database: Database, clock: Clock) -> None:
+        self._database = database
+        self._clock = clock
+
+    async def schedule_announcement(
+        self, course_slug: str, text: str, run_at: dt.datetime, created_by: str
+    ) -> int:
+        """Store an announcement for `run_at`; returns the announcement's id."""
+        return await self._database.call(
+            functools.partial(
+                add_announcement,
+                self._database.engine,
+                course_slug,
+                text,
+                run_at,
+                created_by,
+                self._clock.now(),
+            )
+        )
+
+
+class Announcements(StoredAnnouncements):
     """Schedules, restores and fires announcements; fired ones wake the sender."""
 
     def __init__(
         self, database: Database, clock: Clock, sender: SenderWaker, *, batch_size: int = 5000
     ) -> None:
-        self._database = database
-        self._clock = clock
+        super().__init__(database, clock)
         self._sender = sender
         self._batch_size = batch_size
         self._scheduler: AsyncIOScheduler | None = None
@@ -260,17 +284,7 @@ class Announcements:
         self, course_slug: str, text: str, run_at: dt.datetime, created_by: str
     ) -> int:
         """Store an announcement for `run_at` and add its job; returns the announcement's id."""
-        announcement_id = await self._database.call(
-            functools.partial(
-                add_announcement,
-                self._database.engine,
-                course_slug,
-                text,
-                run_at,
-                created_by,
-                self._clock.now(),
-            )
-        )
+        announcement_id = await super().schedule_announcement(course_slug, text, run_at, created_by)
         self._add_job(announcement_id, run_at)
         return announcement_id
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
 import getpass
 import os
 from collections.abc import Awaitable, Callable, Iterator
@@ -22,32 +21,9 @@ from bot.course_check import Problem
 from bot.db import Database, upgrade
 from bot.settings import Settings
 from dripcourse.commands.common import database_or_exit, settings_or_exit
-from scheduler.announcements import add_announcement
+from scheduler.announcements import StoredAnnouncements
 
 T = TypeVar("T")
-
-
-class StoredAnnouncements:
-    """Stores announcements in the database; a running bot picks them up within its request poll."""
-
-    def __init__(self, database: Database, clock: Clock) -> None:
-        self._database = database
-        self._clock = clock
-
-    async def schedule_announcement(
-        self, course_slug: str, text: str, run_at: dt.datetime, created_by: str
-    ) -> int:
-        return await self._database.call(
-            functools.partial(
-                add_announcement,
-                self._database.engine,
-                course_slug,
-                text,
-                run_at,
-                created_by,
-                self._clock.now(),
-            )
-        )
 
 
 @dataclass(frozen=True)
