@@ -25,7 +25,6 @@ from bot.clock import Clock
 from bot.content import Course, Lesson
 from bot.db import Database
 from bot.i18n import N_, _, lesson_language, local_date_text
-from bot.markup import escape_user_text
 from bot.models import Cohort, Delivery, Enrollment, EnrollmentStatus, Learner
 from bot.ports import (
     AnyButton,
@@ -42,7 +41,7 @@ from bot.ports import (
     RequestLocationButton,
     Sender,
 )
-from bot.render import render_lesson, render_quiz_feedback, render_text_reply
+from bot.render import render_lesson, render_quiz_feedback
 from bot.throttle import THROTTLE_NOTICE, Throttle, Verdict
 from bot.timezones import ZoneNotFound, likely_zones, load_zone, resolve_zone, zone_for_location
 from bot.usecases import UserError
@@ -834,9 +833,7 @@ class Conversation:
 
     def _say(self, caps: Capabilities, text: str, buttons: tuple[AnyButton, ...] = ()) -> Reply:
         """A core phrase, escaped for the platform's dialect (it may quote what the learner typed)."""
-        return Reply(
-            tuple(render_text_reply(escape_user_text(text, caps.markup), caps, buttons)), private=True
-        )
+        return study_commands.say(caps, text, buttons)
 
 
 # --- argument parsing, each failing with the valid forms ---------------------------------------------
