@@ -92,15 +92,15 @@ def course_stats(session: Session, course: Course) -> CourseStats:
         session,
         select(
             col(Delivery.lesson_slug),
-            _count_where(col(Delivery.status) == DeliveryStatus.SENT),
-            _count_where(col(Delivery.done_at).is_not(None)),
+            count_where(col(Delivery.status) == DeliveryStatus.SENT),
+            count_where(col(Delivery.done_at).is_not(None)),
         )
         .where(col(Delivery.course_slug) == course.slug, col(Delivery.kind) == DeliveryKind.LESSON)
         .group_by(col(Delivery.lesson_slug)),
     )
     first_answers = _per_lesson(
         session,
-        select(col(QuizAnswer.lesson_slug), func.count(), _count_where(col(QuizAnswer.correct).is_(True)))
+        select(col(QuizAnswer.lesson_slug), func.count(), count_where(col(QuizAnswer.correct).is_(True)))
         .where(col(QuizAnswer.course_slug) == course.slug)
         .group_by(col(QuizAnswer.lesson_slug)),
     )
@@ -153,7 +153,7 @@ def _per_lesson(session: Session, statement: Select[Any, int, int]) -> dict[str,
     return {str(slug): (int(first), int(second)) for slug, first, second in rows if slug is not None}
 
 
-def _count_where(condition: ColumnElement[bool]) -> ColumnElement[int]:
+def count_where(condition: ColumnElement[bool]) -> ColumnElement[int]:
     """Within a grouped query: how many of the group's rows meet `condition`."""
     return func.sum(case((condition, 1), else_=0))
 
