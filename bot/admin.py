@@ -193,7 +193,7 @@ class AdminTools:
         now = self._clock.now()
         await self._database.run(
             lambda session: session.add(
-                _audit_row(actor, action, arguments, now, allowed=False, outcome="refused")
+                audit_row(actor, action, arguments, now, allowed=False, outcome="refused")
             )
         )
         log.warning("refused admin action %s by %s", action, actor.label)
@@ -205,7 +205,7 @@ class AdminTools:
         outcome = f"failed: {reason}"
         await self._database.run(
             lambda session: session.add(
-                _audit_row(actor, action, arguments, now, allowed=True, outcome=outcome)
+                audit_row(actor, action, arguments, now, allowed=True, outcome=outcome)
             )
         )
 
@@ -231,7 +231,7 @@ class AdminTools:
                 result = work(session, now)
             except UserError as error:
                 raise AdminError(str(error)) from None
-            session.add(_audit_row(actor, action, arguments, now, allowed=True, outcome=outcome))
+            session.add(audit_row(actor, action, arguments, now, allowed=True, outcome=outcome))
             return result
 
         try:
@@ -400,7 +400,7 @@ class AdminTools:
         now = self._clock.now()
         done = _arguments(course=course_slug, at=run_at.isoformat(), text=text, id=announcement_id)
         await self._database.run(
-            lambda session: session.add(_audit_row(actor, "announce", done, now, allowed=True, outcome="ok"))
+            lambda session: session.add(audit_row(actor, "announce", done, now, allowed=True, outcome="ok"))
         )
         return announcement_id
 
@@ -479,7 +479,7 @@ class AdminTools:
 
         def unit(session: Session) -> ReloadOutcome:
             outcome = ReloadOutcome(report, stranded_learners(session, report))
-            row = _audit_row(actor, RELOAD_ACTION, "", now, allowed=True, outcome=outcome.audit_outcome())
+            row = audit_row(actor, RELOAD_ACTION, "", now, allowed=True, outcome=outcome.audit_outcome())
             session.add(row)
             session.flush()
             self._reload_seen = max(self._reload_seen or 0, row.id or 0)
@@ -520,9 +520,10 @@ class AdminTools:
         return course
 
 
-def _audit_row(
+def audit_row(
     actor: Actor, action: str, arguments: str, now: dt.datetime, *, allowed: bool, outcome: str
 ) -> AdminAction:
+    """One row of the audit trail, each value cut to its column's size."""
     return AdminAction(
         platform=actor.platform[:16],
         user_id=actor.user_id[:64],

@@ -107,28 +107,28 @@ class AdminConversation:
         elif isinstance(event, ButtonPressed):
             action, arguments = "button", event.action
         else:
-            return self._say(caps, REFUSAL)
+            return say(caps, REFUSAL)
         try:
             if not await self._tools.authorize(actor, action, arguments):
-                return self._say(caps, REFUSAL)
+                return say(caps, REFUSAL)
             if isinstance(event, ButtonPressed):
                 return await self._button(event.sender, arguments, caps)
             return await self._command(actor, action, arguments, caps)
         except Usage as usage:
             await self._tools.record_failure(actor, action, arguments, str(usage))
-            return self._say(caps, str(usage))
+            return say(caps, str(usage))
         except AdminError as error:
-            return self._say(caps, str(error))
+            return say(caps, str(error))
         except Exception:
             log.exception("admin command %s from %s failed", action, actor.label)
-            return self._say(caps, "Sorry, something went wrong on my side. The log has the details.")
+            return say(caps, "Sorry, something went wrong on my side. The log has the details.")
 
     # --- commands ----------------------------------------------------------------------------------
 
     async def _command(self, actor: Actor, name: str, arguments: str, caps: Capabilities) -> Reply:
         words = arguments.split()
         if name == "admin":
-            return self._say(caps, _help())
+            return say(caps, _help())
         if name == "stats":
             return await self._stats(actor, words[0] if words else None, caps)
         if name == "learners":
@@ -143,7 +143,7 @@ class AdminConversation:
             return await self._export(actor, words[0] if words else None, caps)
         if name == "reload":
             outcome = await self._tools.reload(actor)
-            return self._say(caps, "Courses reloaded.\n" + "\n".join(outcome.lines()))
+            return say(caps, "Courses reloaded.\n" + "\n".join(outcome.lines()))
         if name == "cohort":
             return await self._cohort(actor, words, caps)
         return await self._audit(actor, words, caps)
@@ -151,10 +151,10 @@ class AdminConversation:
     async def _stats(self, actor: Actor, course_slug: str | None, caps: Capabilities) -> Reply:
         all_stats = await self._tools.stats(actor, course_slug)
         if not all_stats:
-            return self._say(caps, "No course is loaded.")
+            return say(caps, "No course is loaded.")
         parts: list[OutboundPart] = []
         for number, stats in enumerate(all_stats):
-            parts.extend(self._say(caps, "\n".join(summary_lines(stats))).parts)
+            parts.extend(say(caps, "\n".join(summary_lines(stats))).parts)
             if number < MAX_CHARTS:
                 png = await asyncio.to_thread(funnel_png, stats)
                 parts.append(
@@ -172,7 +172,7 @@ class AdminConversation:
             words = words[:-2]
         filter_text = " ".join(words)
         found = await self._tools.learners(actor, course_slug, filter_text, page)
-        return self._say(caps, _roster_text(found, course_slug, filter_text))
+        return say(caps, _roster_text(found, course_slug, filter_text))
 
     async def _learner(self, actor: Actor, words: list[str], caps: Capabilities) -> Reply:
         if not words:
@@ -184,7 +184,7 @@ class AdminConversation:
             course_slug = rest.pop(0).lower()
         if not rest:
             record = await self._tools.learner(actor, learner_id)
-            return self._say(caps, _record_text(record))
+            return say(caps, _record_text(record))
         action = rest[0].lower()
         if action not in LEARNER_ACTIONS:
             raise Usage(f"Unknown action “{action[:20]}”; use one of: {', '.join(LEARNER_ACTIONS)}.")
@@ -194,7 +194,7 @@ class AdminConversation:
         done = await self._tools.learner_action(
             actor, learner_id, action, course_slug=course_slug, lesson_slug=lesson_slug
         )
-        return self._say(caps, done)
+        return say(caps, done)
 
     async def _broadcast(self, actor: Actor, arguments: str, caps: Capabilities) -> Reply:
         words = arguments.split()
@@ -204,7 +204,7 @@ class AdminConversation:
                 progress = await self._tools.broadcast_status(actor, broadcast_id)
             else:
                 progress = await self._tools.cancel_broadcast(actor, broadcast_id)
-            return self._say(caps, progress_text(progress))
+            return say(caps, progress_text(progress))
         target, _, text = arguments.partition(" ")
         if not target or not text.strip():
             raise Usage("Use: broadcast <course|cohort:name> <text>, or broadcast status <id>.")
@@ -235,13 +235,13 @@ class AdminConversation:
         if not course_slug or not text.strip():
             raise Usage("Use: announce <when> <course> <text>.")
         announcement_id = await self._tools.announce(actor, course_slug.lower(), text, run_at)
-        return self._say(
+        return say(
             caps, f"Announcement #{announcement_id} to {course_slug.lower()} is scheduled for {_utc(run_at)}."
         )
 
     async def _export(self, actor: Actor, course_slug: str | None, caps: Capabilities) -> Reply:
         export = await self._tools.export(actor, course_slug)
-        summary = self._say(
+        summary = say(
             caps,
             f"Exported {export.enrollments.rows} enrollment(s) "
             f"and {export.quiz_answers.rows} quiz answer(s).",
@@ -257,14 +257,14 @@ class AdminConversation:
         if sub == "list":
             found = await self._tools.cohorts(actor, words[1].lower() if len(words) > 1 else None)
             if not found:
-                return self._say(caps, "No cohorts yet. Create one with /cohort create <course> <name>.")
+                return say(caps, "No cohorts yet. Create one with /cohort create <course> <name>.")
             lines = [
                 f"{info.cohort.course_slug}/{info.cohort.name}: /start {info.cohort.code} · "
                 f"{info.members} learner(s)"
                 + (f" · starts {info.cohort.start_date.isoformat()}" if info.cohort.start_date else "")
                 for info in found
             ]
-            return self._say(caps, "\n".join(lines))
+            return say(caps, "\n".join(lines))
         if sub != "create" or len(words) < 3:
             raise Usage("Use: cohort create <course> <name> [YYYY-MM-DD] [pace] [HH:MM], or cohort list.")
         start, cadence, wall = _cohort_options(words[3:])
@@ -277,7 +277,7 @@ class AdminConversation:
             f"at {cohort.local_time}" if cohort.local_time else "",
         ]
         described = ", ".join(extra for extra in extras if extra)
-        return self._say(
+        return say(
             caps,
             f"Cohort {cohort.name} of {cohort.course_slug} created{f' ({described})' if described else ''}.\n"
             f"Invite: /start {cohort.code}\n"
@@ -293,7 +293,7 @@ class AdminConversation:
             f" – {row.outcome or ('ok' if row.allowed else 'refused')}"
             for row in rows
         ]
-        return self._say(caps, "\n".join(lines) or "The audit trail is empty.")
+        return say(caps, "\n".join(lines) or "The audit trail is empty.")
 
     # --- the broadcast buttons ---------------------------------------------------------------------
 
@@ -305,16 +305,14 @@ class AdminConversation:
         broadcast_id, mode = int(action.args[0]), action.args[1]
         if mode == "cancel":
             progress = await self._tools.cancel_broadcast(actor, broadcast_id)
-            return self._say(
-                caps, f"Broadcast #{broadcast_id} cancelled. {progress.sent} had already gone out."
-            )
+            return say(caps, f"Broadcast #{broadcast_id} cancelled. {progress.sent} had already gone out.")
         if mode not in BROADCAST_MODES:
             raise Usage("That button has expired.")
         progress, queued = await self._tools.confirm_broadcast(
             actor, broadcast_id, at_local_time=BROADCAST_MODES[mode]
         )
         if not queued:
-            return self._say(caps, f"Broadcast #{broadcast_id} was already queued. {progress_text(progress)}")
+            return say(caps, f"Broadcast #{broadcast_id} was already queued. {progress_text(progress)}")
         when = "each at the learner's own next delivery time" if progress.at_local_time else "now"
         follow = f"See the progress with /broadcast status {broadcast_id}"
         if self._progress is not None:
@@ -322,18 +320,16 @@ class AdminConversation:
             follow = (
                 f"A status message follows and is kept up to date (also: /broadcast status {broadcast_id})."
             )
-        return self._say(
+        return say(
             caps,
             f"Broadcast #{broadcast_id} queued: {progress.total} delivery(ies) going out {when}"
             f"{f', {progress.skipped} learner(s) unreachable' if progress.skipped else ''}. {follow}",
         )
 
-    # --- helpers -----------------------------------------------------------------------------------
 
-    def _say(self, caps: Capabilities, text: str, buttons: Sequence[AnyButton] = ()) -> Reply:
-        return Reply(
-            tuple(render_text_reply(escape_user_text(text, caps.markup), caps, buttons)), private=True
-        )
+def say(caps: Capabilities, text: str, buttons: Sequence[AnyButton] = ()) -> Reply:
+    """Plain text for an instructor, escaped for the platform's dialect (it may quote their arguments)."""
+    return Reply(tuple(render_text_reply(escape_user_text(text, caps.markup), caps, buttons)), private=True)
 
 
 def progress_text(progress: BroadcastProgress) -> str:

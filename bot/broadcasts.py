@@ -31,6 +31,7 @@ from bot.models import (
     Learner,
 )
 from bot.pacing import next_slot
+from bot.stats import count_where
 from bot.timezones import load_zone
 from bot.usecases import OPEN_STATUSES, UserError
 
@@ -235,29 +236,26 @@ def broadcast_progress(session: Session, broadcast_id: int, now: dt.datetime) ->
     """How far a broadcast has got, counted from its delivery rows."""
     broadcast = _broadcast(session, broadcast_id)
     cohort = session.get(Cohort, broadcast.cohort_id) if broadcast.cohort_id is not None else None
-    of_broadcast = col(Delivery.broadcast_id) == broadcast_id
-    by_status = {
-        str(status): int(count)
-        for status, count in session.execute(
-            select(col(Delivery.status), func.count()).where(of_broadcast).group_by(col(Delivery.status))
+    # One pass over the broadcast's deliveries: delivery has no index that starts with broadcast_id.
+    tallies = {
+        str(status): (int(total), int(unreachable_ones), int(later_ones))
+        for status, total, unreachable_ones, later_ones in session.execute(
+            select(
+                col(Delivery.status),
+                func.count(),
+                count_where(col(Delivery.error).startswith(UNREACHABLE_PREFIX)),
+                count_where(col(Delivery.next_attempt_at) > now),
+            )
+            .where(col(Delivery.broadcast_id) == broadcast_id)
+            .group_by(col(Delivery.status))
         ).all()
     }
-    unreachable = _count(
-        session,
-        of_broadcast,
-        col(Delivery.status) == DeliveryStatus.FAILED,
-        col(Delivery.error).startswith(UNREACHABLE_PREFIX),
-    )
-    scheduled = _count(
-        session,
-        of_broadcast,
-        col(Delivery.status) == DeliveryStatus.PENDING,
-        col(Delivery.next_attempt_at) > now,
-    )
 
     def count(status: DeliveryStatus) -> int:
-        return by_status.get(status.value, 0)
+        return tallies.get(status.value, (0, 0, 0))[0]
 
+    unreachable = tallies.get(DeliveryStatus.FAILED.value, (0, 0, 0))[1]
+    scheduled = tallies.get(DeliveryStatus.PENDING.value, (0, 0, 0))[2]
     open_ones = (
         count(DeliveryStatus.PENDING) + count(DeliveryStatus.SENDING) + count(DeliveryStatus.AMBIGUOUS)
     )
@@ -267,7 +265,7 @@ def broadcast_progress(session: Session, broadcast_id: int, now: dt.datetime) ->
         cohort_name=cohort.name if cohort else None,
         status=broadcast.status,
         at_local_time=broadcast.at_local_time,
-        total=sum(by_status.values()),
+        total=sum(total for total, _unreachable, _later in tallies.values()),
         sent=count(DeliveryStatus.SENT),
         waiting=open_ones - scheduled,
         scheduled=scheduled,
@@ -276,11 +274,6 @@ def broadcast_progress(session: Session, broadcast_id: int, now: dt.datetime) ->
         cancelled=count(DeliveryStatus.CANCELLED),
         skipped=broadcast.skipped_unreachable,
     )
-
-
-def _count(session: Session, *conditions: object) -> int:
-    statement = select(func.count()).select_from(Delivery).where(*conditions)  # type: ignore[arg-type]
-    return int(session.execute(statement).scalar_one())
 
 
 def _broadcast(session: Session, broadcast_id: int) -> Broadcast:

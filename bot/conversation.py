@@ -19,13 +19,12 @@ from sqlmodel import Session, select
 from bot import cohorts, privacy, study_commands, usecases
 from bot.actions import decode, encode
 from bot.admin_conversation import AdminConversation
-from bot.cadence import CadenceError, TimeOfDayError, parse_cadence, parse_time_of_day
+from bot.cadence import Cadence, CadenceError, TimeOfDayError, parse_cadence, parse_time_of_day
 from bot.catalog import Catalog
 from bot.clock import Clock
 from bot.content import Course, Lesson
 from bot.db import Database
 from bot.i18n import N_, _, lesson_language, local_date_text
-from bot.markup import escape_user_text
 from bot.models import Cohort, Delivery, Enrollment, EnrollmentStatus, Learner
 from bot.ports import (
     AnyButton,
@@ -42,7 +41,7 @@ from bot.ports import (
     RequestLocationButton,
     Sender,
 )
-from bot.render import render_lesson, render_quiz_feedback, render_text_reply
+from bot.render import render_lesson, render_quiz_feedback
 from bot.throttle import THROTTLE_NOTICE, Throttle, Verdict
 from bot.timezones import ZoneNotFound, likely_zones, load_zone, resolve_zone, zone_for_location
 from bot.usecases import UserError
@@ -374,13 +373,7 @@ class Conversation:
         typed = text.strip()
         if not typed:
             return self._say(caps, _(learner.language, "Send /help to see what I can do."))
-        awaiting = learner.awaiting or ""
-        step, _sep, enrollment_id = awaiting.partition(":")
-        enrollment = None
-        if enrollment_id.isdigit() and int(enrollment_id) > 0:
-            enrollment = session.get(Enrollment, int(enrollment_id))
-            if enrollment is not None and enrollment.learner_id != learner.id:
-                enrollment = None
+        step, enrollment = self._awaiting(session, learner)
         if step == "zone":
             return self._zone_typed(session, learner, enrollment, typed, caps, now)
         if step == "time" and enrollment is not None:
@@ -538,11 +531,11 @@ class Conversation:
         session: Session,
         learner: Learner,
         enrollment: Enrollment,
-        cadence_text: str,
+        cadence: Cadence,
         caps: Capabilities,
         now: dt.datetime,
     ) -> Reply:
-        usecases.set_cadence(self._catalog, learner, enrollment, parse_cadence(cadence_text), now)
+        usecases.set_cadence(self._catalog, learner, enrollment, cadence, now)
         learner.awaiting = None
         if enrollment.status is EnrollmentStatus.ONBOARDING:
             if learner.time_zone is None:
@@ -772,12 +765,18 @@ class Conversation:
 
     # --- helpers -----------------------------------------------------------------------------------
 
+    def _awaiting(self, session: Session, learner: Learner) -> tuple[str, Enrollment | None]:
+        """The onboarding step the learner's next text answers, and the learner's own enrollment it is for."""
+        step, _sep, enrollment_id = (learner.awaiting or "").partition(":")
+        if not enrollment_id.isdigit() or int(enrollment_id) == 0:
+            return step, None
+        enrollment = session.get(Enrollment, int(enrollment_id))
+        return step, enrollment if enrollment is not None and enrollment.learner_id == learner.id else None
+
     def _awaited_enrollment(self, session: Session, learner: Learner, step: str) -> Enrollment | None:
-        awaiting_step, _sep, enrollment_id = (learner.awaiting or "").partition(":")
-        if awaiting_step == step and enrollment_id.isdigit():
-            enrollment = session.get(Enrollment, int(enrollment_id))
-            if enrollment is not None and enrollment.learner_id == learner.id:
-                return enrollment
+        awaiting_step, enrollment = self._awaiting(session, learner)
+        if awaiting_step == step and enrollment is not None:
+            return enrollment
         return self._focus_or_none(session, learner)
 
     def _focus_or_none(self, session: Session, learner: Learner) -> Enrollment | None:
@@ -834,9 +833,7 @@ class Conversation:
 
     def _say(self, caps: Capabilities, text: str, buttons: tuple[AnyButton, ...] = ()) -> Reply:
         """A core phrase, escaped for the platform's dialect (it may quote what the learner typed)."""
-        return Reply(
-            tuple(render_text_reply(escape_user_text(text, caps.markup), caps, buttons)), private=True
-        )
+        return study_commands.say(caps, text, buttons)
 
 
 # --- argument parsing, each failing with the valid forms ---------------------------------------------
@@ -860,9 +857,9 @@ def _parse_time(text: str) -> dt.time:
         raise UserError(str(error)) from None
 
 
-def _parse_cadence(text: str) -> str:
+def _parse_cadence(text: str) -> Cadence:
     try:
-        return str(parse_cadence(text[:MAX_INPUT]))
+        return parse_cadence(text[:MAX_INPUT])
     except CadenceError as error:
         raise UserError(str(error)) from None
 

@@ -259,6 +259,8 @@ class ThreadReport:
 
 Monotonic = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
+ThreadAction = Callable[[ThreadHost, DiscussionThread], Awaitable[int | None]]
+"""One step on one thread through its platform; returns the thread's message count where it reads one."""
 
 
 class DiscussionService:
@@ -452,46 +454,46 @@ class DiscussionService:
     async def threads(self, course: Course) -> list[ThreadReport]:
         """The course's created threads with their message counts, as far as each platform tells."""
         rows = await self._database.run(lambda s: course_threads(s, course.slug))
-        reports: list[ThreadReport] = []
-        for row in rows:
-            host = self._hosts.get(row.platform)
-            if host is None:
-                reports.append(ThreadReport(row, problem=f"{row.platform} is not connected"))
-                continue
-            try:
-                reports.append(ThreadReport(row, await host.thread_stats(row.chat_id, row.thread_id)))
-            except PlatformError as error:
-                reports.append(ThreadReport(row, problem=error.reason))
-        return reports
+
+        async def count(host: ThreadHost, row: DiscussionThread) -> int | None:
+            return await host.thread_stats(row.chat_id, row.thread_id)
+
+        return await self._report(rows, count)
 
     async def set_closed(self, course: Course, lesson: Lesson, closed: bool) -> list[ThreadReport]:
         """Close (or reopen) the lesson's threads on every platform and cohort."""
 
-        async def act(host: ThreadHost, row: DiscussionThread) -> None:
+        async def act(host: ThreadHost, row: DiscussionThread) -> int | None:
             if closed:
                 await host.close_thread(row.chat_id, row.thread_id)
             else:
                 await host.reopen_thread(row.chat_id, row.thread_id)
+            return None
 
         return await self._each_thread(course, lesson, act)
 
     async def repost_prompt(self, course: Course, lesson: Lesson) -> list[ThreadReport]:
         """Post the lesson's prompt again in each of its threads, pinned where the platform allows."""
 
-        async def act(host: ThreadHost, row: DiscussionThread) -> None:
+        async def act(host: ThreadHost, row: DiscussionThread) -> int | None:
             await host.post(
                 row.chat_id, row.thread_id, opening_text(course, lesson, host.capabilities), pin=True
             )
+            return None
 
         return await self._each_thread(course, lesson, act)
 
-    async def _each_thread(
-        self,
-        course: Course,
-        lesson: Lesson,
-        act: Callable[[ThreadHost, DiscussionThread], Awaitable[None]],
-    ) -> list[ThreadReport]:
+    async def _each_thread(self, course: Course, lesson: Lesson, act: ThreadAction) -> list[ThreadReport]:
         rows = await self._database.run(lambda s: course_threads(s, course.slug, lesson.slug))
+        return await self._report(rows, act)
+
+    async def _report(
+        self,
+        rows: Iterable[DiscussionThread],
+        act: ThreadAction,
+    ) -> list[ThreadReport]:
+        """`act` on each thread through its platform; a report per thread with the message count it
+        returned, or what went wrong."""
         reports: list[ThreadReport] = []
         for row in rows:
             host = self._hosts.get(row.platform)
@@ -499,11 +501,9 @@ class DiscussionService:
                 reports.append(ThreadReport(row, problem=f"{row.platform} is not connected"))
                 continue
             try:
-                await act(host, row)
+                reports.append(ThreadReport(row, await act(host, row)))
             except PlatformError as error:
                 reports.append(ThreadReport(row, problem=error.reason))
-            else:
-                reports.append(ThreadReport(row))
         return reports
 
 

@@ -7,18 +7,15 @@ and audited like the others; `DiscussionAdminConversation` adds them to the inst
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
-from bot.admin import REFUSAL, Actor, AdminTools
-from bot.admin_conversation import AdminConversation, BroadcastWatcher
+from bot.admin import REFUSAL, Actor, AdminTools, audit_row
+from bot.admin_conversation import AdminConversation, BroadcastWatcher, say
 from bot.clock import Clock
 from bot.content import Course, Lesson
 from bot.db import Database
 from bot.discussion import DiscussionService, ThreadReport, thread_title
-from bot.markup import escape_user_text
-from bot.models import AdminAction
-from bot.ports import Capabilities, Command, InboundEvent, Reply, TextPart
-from bot.render import render_text_reply
+from bot.ports import Capabilities, Command, InboundEvent, Reply
 
 log = logging.getLogger(__name__)
 
@@ -60,22 +57,22 @@ class ThreadModeration:
     async def handle(self, event: InboundEvent) -> Reply:
         caps = self._capabilities[event.sender.platform]
         if not isinstance(event, Command):
-            return _say(caps, REFUSAL)
+            return say(caps, REFUSAL)
         actor = Actor.from_sender(event.sender)
         arguments = event.args.strip()
         try:
             if not await self._tools.authorize(actor, event.name, arguments):
-                return _say(caps, REFUSAL)
+                return say(caps, REFUSAL)
             text = await self._run(event.name, arguments.split())
         except ModerationError as error:
             await self._tools.record_failure(actor, event.name, arguments, str(error))
-            return _say(caps, str(error))
+            return say(caps, str(error))
         except Exception:
             log.exception("thread command %s %r from %s failed", event.name, arguments, actor.label)
             await self._tools.record_failure(actor, event.name, arguments, "unexpected error (see the log)")
-            return _say(caps, "Sorry, something went wrong on my side. The log has the details.")
+            return say(caps, "Sorry, something went wrong on my side. The log has the details.")
         await self._audit(actor, event.name, arguments)
-        return _say(caps, text)
+        return say(caps, text)
 
     async def _run(self, name: str, words: list[str]) -> str:
         if name == "threads":
@@ -133,15 +130,7 @@ class ThreadModeration:
         return course
 
     async def _audit(self, actor: Actor, action: str, arguments: str) -> None:
-        row = AdminAction(
-            platform=actor.platform,
-            user_id=actor.user_id,
-            action=action,
-            arguments=arguments[:4000],
-            allowed=True,
-            at=self._clock.now(),
-            outcome="ok",
-        )
+        row = audit_row(actor, action, arguments, self._clock.now(), allowed=True, outcome="ok")
         await self._database.run(lambda session: session.add(row))
 
 
@@ -158,8 +147,6 @@ class DiscussionAdminConversation(AdminConversation):
     ) -> None:
         super().__init__(tools, capabilities, progress=progress)
         self._moderation = moderation
-        self._admin_tools = tools
-        self._caps = dict(capabilities)
 
     def claims(self, event: InboundEvent) -> bool:
         return self._moderation.claims(event) or super().claims(event)
@@ -171,11 +158,11 @@ class DiscussionAdminConversation(AdminConversation):
         if (
             isinstance(event, Command)
             and event.name == "admin"
-            and self._admin_tools.is_admin(Actor.from_sender(event.sender))
+            and self._tools.is_admin(Actor.from_sender(event.sender))
         ):
             lines = "\n".join(f"/{name} – {description}" for name, description in THREAD_COMMANDS)
-            caps = self._caps[event.sender.platform]
-            return Reply((*reply.parts, *_say(caps, lines).parts), private=reply.private)
+            caps = self._capabilities[event.sender.platform]
+            return Reply((*reply.parts, *say(caps, lines).parts), private=reply.private)
         return reply
 
 
@@ -187,8 +174,3 @@ def _outcome_line(done: str, lesson: Lesson, report: ThreadReport) -> str:
     if report.problem:
         return f"{name} ({where}): failed: {report.problem[:MAX_OUTCOME]}"
     return f"{done} {name} ({where})."
-
-
-def _say(caps: Capabilities, text: str) -> Reply:
-    parts: Sequence[TextPart] = render_text_reply(escape_user_text(text, caps.markup), caps)
-    return Reply(tuple(parts), private=True)

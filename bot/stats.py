@@ -13,7 +13,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, case, func, select
 from sqlmodel import Session, col
 
 from bot.clock import ensure_utc
@@ -88,36 +88,20 @@ def course_stats(session: Session, course: Course) -> CourseStats:
             col(Learner.reachable).is_(False),
         )
     ).scalar_one()
-    delivered = _per_lesson(
+    lesson_deliveries = _per_lesson(
         session,
-        select(col(Delivery.lesson_slug), func.count())
-        .where(
-            col(Delivery.course_slug) == course.slug,
-            col(Delivery.kind) == DeliveryKind.LESSON,
-            col(Delivery.status) == DeliveryStatus.SENT,
+        select(
+            col(Delivery.lesson_slug),
+            count_where(col(Delivery.status) == DeliveryStatus.SENT),
+            count_where(col(Delivery.done_at).is_not(None)),
         )
+        .where(col(Delivery.course_slug) == course.slug, col(Delivery.kind) == DeliveryKind.LESSON)
         .group_by(col(Delivery.lesson_slug)),
     )
-    done = _per_lesson(
+    first_answers = _per_lesson(
         session,
-        select(col(Delivery.lesson_slug), func.count())
-        .where(
-            col(Delivery.course_slug) == course.slug,
-            col(Delivery.kind) == DeliveryKind.LESSON,
-            col(Delivery.done_at).is_not(None),
-        )
-        .group_by(col(Delivery.lesson_slug)),
-    )
-    answered = _per_lesson(
-        session,
-        select(col(QuizAnswer.lesson_slug), func.count())
+        select(col(QuizAnswer.lesson_slug), func.count(), count_where(col(QuizAnswer.correct).is_(True)))
         .where(col(QuizAnswer.course_slug) == course.slug)
-        .group_by(col(QuizAnswer.lesson_slug)),
-    )
-    correct = _per_lesson(
-        session,
-        select(col(QuizAnswer.lesson_slug), func.count())
-        .where(col(QuizAnswer.course_slug) == course.slug, col(QuizAnswer.correct).is_(True))
         .group_by(col(QuizAnswer.lesson_slug)),
     )
     durations = [
@@ -131,20 +115,23 @@ def course_stats(session: Session, course: Course) -> CourseStats:
         ).all()
     ]
     retention = retention_by_lesson(session, course.slug)
-    lessons = tuple(
-        LessonStats(
-            slug=lesson.slug,
-            number=lesson.number,
-            title=lesson.title,
-            delivered=delivered.get(lesson.slug, 0),
-            done=done.get(lesson.slug, 0),
-            has_quiz=lesson.quiz is not None,
-            quiz_answered=answered.get(lesson.slug, 0),
-            quiz_correct=correct.get(lesson.slug, 0),
-            retention=retention.get(lesson.slug, Retention()),
+    lessons: list[LessonStats] = []
+    for lesson in course.lessons:
+        delivered, done = lesson_deliveries.get(lesson.slug, (0, 0))
+        answered, correct = first_answers.get(lesson.slug, (0, 0))
+        lessons.append(
+            LessonStats(
+                slug=lesson.slug,
+                number=lesson.number,
+                title=lesson.title,
+                delivered=delivered,
+                done=done,
+                has_quiz=lesson.quiz is not None,
+                quiz_answered=answered,
+                quiz_correct=correct,
+                retention=retention.get(lesson.slug, Retention()),
+            )
         )
-        for lesson in course.lessons
-    )
     return CourseStats(
         slug=course.slug,
         title=course.title,
@@ -155,14 +142,20 @@ def course_stats(session: Session, course: Course) -> CourseStats:
         finished=by_status.get(EnrollmentStatus.FINISHED.value, 0),
         stopped=by_status.get(EnrollmentStatus.STOPPED.value, 0),
         unreachable=int(unreachable),
-        lessons=lessons,
+        lessons=tuple(lessons),
         median_days_to_finish=statistics.median(durations) if durations else None,
     )
 
 
-def _per_lesson(session: Session, statement: Select[Any, int]) -> dict[str, int]:
+def _per_lesson(session: Session, statement: Select[Any, int, int]) -> dict[str, tuple[int, int]]:
+    """Two counts per lesson slug, from one grouped query."""
     rows = session.execute(statement).all()
-    return {str(slug): int(count) for slug, count in rows if slug is not None}
+    return {str(slug): (int(first), int(second)) for slug, first, second in rows if slug is not None}
+
+
+def count_where(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    """Within a grouped query: how many of the group's rows meet `condition`."""
+    return func.sum(case((condition, 1), else_=0))
 
 
 def summary_lines(stats: CourseStats) -> list[str]:

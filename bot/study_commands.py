@@ -29,6 +29,7 @@ REVIEWING = (EnrollmentStatus.ACTIVE, EnrollmentStatus.PAUSED, EnrollmentStatus.
 
 
 def say(caps: Capabilities, text: str, buttons: tuple[AnyButton, ...] = ()) -> Reply:
+    """A core phrase, escaped for the platform's dialect (it may quote what the learner typed)."""
     return Reply(tuple(render_text_reply(escape_user_text(text, caps.markup), caps, buttons)), private=True)
 
 
