@@ -15,8 +15,8 @@ from sqlmodel import Session, select
 
 from bot import usecases
 from bot.catalog import Catalog
+from bot.followups import learner_zone
 from bot.models import Cohort, Enrollment, EnrollmentStatus, Learner
-from bot.timezones import load_zone
 
 CODE_ALPHABET = string.ascii_lowercase + string.digits
 CODE_LENGTH = 12
@@ -40,7 +40,7 @@ def cohort_start(cohort: Cohort, learner: Learner) -> dt.datetime | None:
     """The start of the cohort's first day in the learner's own zone, as aware UTC; None without a date."""
     if cohort.start_date is None:
         return None
-    zone = load_zone(learner.time_zone or "UTC")
+    zone = learner_zone(learner)
     return dt.datetime.combine(cohort.start_date, dt.time(0, 0), tzinfo=zone).astimezone(dt.UTC)
 
 

@@ -24,6 +24,7 @@ from bot.catalog import Catalog
 from bot.clock import Clock
 from bot.content import Course, Lesson
 from bot.db import Database
+from bot.followups import learner_zone
 from bot.i18n import N_, _, lesson_language, local_date_text
 from bot.models import Cohort, Delivery, Enrollment, EnrollmentStatus, Learner
 from bot.ports import (
@@ -795,7 +796,7 @@ class Conversation:
         return f"“{course.title}”" if course else enrollment.course_slug
 
     def _local(self, learner: Learner, moment: dt.datetime) -> str:
-        zone = load_zone(learner.time_zone or "UTC")
+        zone = learner_zone(learner)
         local = moment.astimezone(zone)
         return _(
             learner.language,
@@ -882,7 +883,7 @@ def _parse_pause(text: str, learner: Learner, now: dt.datetime) -> dt.datetime |
         day = dt.date.fromisoformat(text)
     except ValueError:
         raise UserError(f"I could not read “{_clip(text, 40)}”. {PAUSE_FORMS}") from None
-    zone = load_zone(learner.time_zone or "UTC")
+    zone = learner_zone(learner)
     until = dt.datetime.combine(day, dt.time(0, 0), tzinfo=zone).astimezone(dt.UTC)
     if until <= now or until - now > dt.timedelta(days=366):
         raise UserError(f"Please pick a date in the coming year. {PAUSE_FORMS}")

@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from bot.cadence import Cadence, parse_cadence, parse_time_of_day
 from bot.catalog import Catalog
 from bot.content import Course, Lesson, Quiz
+from bot.followups import learner_zone
 from bot.followups import rearm as rearm_followups
 from bot.models import (
     Cohort,
@@ -142,7 +143,7 @@ def focus_enrollment(
 
 
 def learner_clock(learner: Learner, enrollment: Enrollment) -> LearnerClock:
-    zone = load_zone(learner.time_zone or "UTC")
+    zone = learner_zone(learner)
     return LearnerClock(
         zone=zone,
         wall=parse_time_of_day(enrollment.local_time),
