@@ -12,14 +12,14 @@ import datetime as dt
 import functools
 from dataclasses import dataclass
 
-from sqlalchemy import Insert, func, update
+from sqlalchemy import func, update
 from sqlalchemy import select as select_columns
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from bot.cadence import Cadence, parse_cadence, parse_time_of_day
 from bot.catalog import Catalog
 from bot.content import Course
+from bot.db import insert_ignoring_duplicates
 from bot.models import (
     Broadcast,
     BroadcastStatus,
@@ -339,13 +339,7 @@ def _insert_deliveries(session: Session, broadcast: Broadcast, at_local_time: bo
             }
         )
     connection = session.connection()
+    new_deliveries = insert_ignoring_duplicates(Delivery, connection.dialect)
     for start in range(0, len(values), INSERT_CHUNK):
-        connection.execute(_insert_ignoring_duplicates(session), values[start : start + INSERT_CHUNK])
+        connection.execute(new_deliveries, values[start : start + INSERT_CHUNK])
     return skipped
-
-
-def _insert_ignoring_duplicates(session: Session) -> Insert:
-    table = Delivery.__table__  # type: ignore[attr-defined]
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    return sqlite.insert(table).on_conflict_do_nothing()

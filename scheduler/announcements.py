@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import Connection, Engine, Insert, func, insert, literal, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, func, insert, literal, select
 
 from bot.clock import UTC, Clock
-from bot.db import Database
+from bot.db import Database, insert_ignoring_duplicates
 from bot.models import (
     Announcement,
     Broadcast,
@@ -210,18 +209,12 @@ def _insert_deliveries(
             .where(eligible, _enrollment.c.id > after, _enrollment.c.id <= last)
         )
         statement = (
-            _insert_ignoring_duplicates(connection)
+            insert_ignoring_duplicates(_delivery, connection.dialect)
             .from_select(columns, source)
             .execution_options(preserve_rowcount=True)
         )
         inserted += max(connection.execute(statement).rowcount, 0)
         after = int(last)
-
-
-def _insert_ignoring_duplicates(connection: Connection) -> Insert:
-    if connection.dialect.name == "postgresql":
-        return postgresql.insert(_delivery).on_conflict_do_nothing()
-    return sqlite.insert(_delivery).on_conflict_do_nothing()
 
 
 class StoredAnnouncements:

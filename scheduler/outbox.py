@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, Update, and_, bindparam, delete, exists, func, or_, select, text, update
-from sqlalchemy.dialects.postgresql import insert as postgres_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
+from bot.db import insert_ignoring_duplicates
 from bot.models import (
     Broadcast,
     Delivery,
@@ -256,8 +255,7 @@ def known_file_ids(session: Session, platform: str, file_keys: Collection[str]) 
 def _insert_ignoring_duplicates(session: Session, model: type[object], rows: list[dict[str, object]]) -> None:
     if not rows:
         return
-    insert = postgres_insert if _is_postgres(session) else sqlite_insert
-    session.execute(insert(model).values(rows).on_conflict_do_nothing())
+    session.execute(insert_ignoring_duplicates(model, session.get_bind().dialect).values(rows))
 
 
 @dataclass(frozen=True)
