@@ -33,7 +33,7 @@ from bot.ports import (
     Reply,
     Sender,
 )
-from bot.render import render_text_reply
+from bot.render import render_text_reply, say
 from bot.roster import LearnerRecord, RosterPage
 from bot.stats import summary_lines
 
@@ -325,11 +325,6 @@ class AdminConversation:
             f"Broadcast #{broadcast_id} queued: {progress.total} delivery(ies) going out {when}"
             f"{f', {progress.skipped} learner(s) unreachable' if progress.skipped else ''}. {follow}",
         )
-
-
-def say(caps: Capabilities, text: str, buttons: Sequence[AnyButton] = ()) -> Reply:
-    """Plain text for an instructor, escaped for the platform's dialect (it may quote their arguments)."""
-    return Reply(tuple(render_text_reply(escape_user_text(text, caps.markup), caps, buttons)), private=True)
 
 
 def progress_text(progress: BroadcastProgress) -> str:

@@ -42,7 +42,7 @@ from bot.ports import (
     RequestLocationButton,
     Sender,
 )
-from bot.render import render_lesson, render_quiz_feedback
+from bot.render import render_lesson, render_quiz_feedback, say
 from bot.throttle import THROTTLE_NOTICE, Throttle, Verdict
 from bot.timezones import ZoneNotFound, likely_zones, load_zone, resolve_zone, zone_for_location
 from bot.usecases import UserError
@@ -834,7 +834,7 @@ class Conversation:
 
     def _say(self, caps: Capabilities, text: str, buttons: tuple[AnyButton, ...] = ()) -> Reply:
         """A core phrase, escaped for the platform's dialect (it may quote what the learner typed)."""
-        return study_commands.say(caps, text, buttons)
+        return say(caps, text, buttons)
 
 
 # --- argument parsing, each failing with the valid forms ---------------------------------------------

@@ -10,12 +10,13 @@ import logging
 from collections.abc import Mapping
 
 from bot.admin import REFUSAL, Actor, AdminTools, audit_row
-from bot.admin_conversation import AdminConversation, BroadcastWatcher, say
+from bot.admin_conversation import AdminConversation, BroadcastWatcher
 from bot.clock import Clock
 from bot.content import Course, Lesson
 from bot.db import Database
 from bot.discussion import DiscussionService, ThreadReport, thread_title
 from bot.ports import Capabilities, Command, InboundEvent, Reply
+from bot.render import say
 
 log = logging.getLogger(__name__)
 

@@ -32,6 +32,7 @@ from bot.ports import (
     MediaPart,
     OutboundPart,
     QuizPart,
+    Reply,
     TextPart,
 )
 
@@ -308,6 +309,18 @@ def render_quiz_feedback(quiz: Quiz, chosen_index: int, capabilities: Capabiliti
 
 
 # --- replies and previews -----------------------------------------------------------------------------
+
+
+def say(capabilities: Capabilities, text: str, buttons: Sequence[AnyButton] = ()) -> Reply:
+    """A private answer in plain text (a core phrase that may quote what the user typed)."""
+    return Reply(tuple(render_plain_text(text, capabilities, buttons)), private=True)
+
+
+def render_plain_text(
+    text: str, capabilities: Capabilities, buttons: Sequence[AnyButton] = ()
+) -> list[TextPart]:
+    """Plain text escaped for the platform's dialect, split under its limit, the buttons on the last part."""
+    return render_text_reply(escape_user_text(text, capabilities.markup), capabilities, buttons)
 
 
 def render_text_reply(

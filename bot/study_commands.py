@@ -16,21 +16,15 @@ from bot.calendar_ics import FILENAME, build_calendar, learner_entries
 from bot.catalog import Catalog
 from bot.followups import learner_zone
 from bot.i18n import _, base_language, course_languages, lesson_language, local_date_text, shipped_languages
-from bot.markup import escape_user_text
 from bot.models import Delivery, Enrollment, EnrollmentStatus, Learner, ReviewCard
 from bot.ports import AnyButton, Button, Capabilities, FilePart, OutboundPart, Reply
-from bot.render import render_quiz_feedback, render_text_reply
+from bot.render import render_quiz_feedback, say
 
 COMMANDS = ("review", "calendar", "language")
 VERBS = ("rev", "lang")
 PULL_LIMIT = 5
 """Cards one /review shows at most."""
 REVIEWING = (EnrollmentStatus.ACTIVE, EnrollmentStatus.PAUSED, EnrollmentStatus.FINISHED)
-
-
-def say(caps: Capabilities, text: str, buttons: tuple[AnyButton, ...] = ()) -> Reply:
-    """A core phrase, escaped for the platform's dialect (it may quote what the learner typed)."""
-    return Reply(tuple(render_text_reply(escape_user_text(text, caps.markup), caps, buttons)), private=True)
 
 
 def handle_command(

@@ -23,7 +23,6 @@ from bot.cadence import parse_time_of_day
 from bot.content import Course
 from bot.followups import learner_zone, review_check_at
 from bot.i18n import _, lesson_language
-from bot.markup import escape_user_text
 from bot.models import (
     Certificate,
     Delivery,
@@ -36,7 +35,7 @@ from bot.models import (
 )
 from bot.pacing import local_date, slot_instant
 from bot.ports import Capabilities, FilePart, OutboundPart
-from bot.render import render_text_reply
+from bot.render import render_plain_text
 from bot.windows import next_window_instant
 from scheduler.outbox import Claim
 from scheduler.planner import UNPLANNABLE_RETRY, CourseSource, write_transaction
@@ -277,7 +276,7 @@ def render_followup(
         last = course.lesson(enrollment.last_lesson_slug or "")
         title = last.in_language(lesson_language(course, language)).title if last else None
         text = nudges.nudge_text(course, title, language, learner.display_name.split(" ")[0])
-        return list(render_text_reply(escape_user_text(text, capabilities.markup), capabilities))
+        return list(render_plain_text(text, capabilities))
     if claim.kind is DeliveryKind.CERTIFICATE:
         certificate = session.exec(
             select(Certificate)
@@ -293,9 +292,7 @@ def render_followup(
             course=course.title,
             code=certificate.code,
         )
-        parts: list[OutboundPart] = list(
-            render_text_reply(escape_user_text(text, capabilities.markup), capabilities)
-        )
+        parts: list[OutboundPart] = list(render_plain_text(text, capabilities))
         pdf = certificates.certificate_pdf(certificate)
         if len(pdf) <= capabilities.max_upload_bytes:
             parts.append(FilePart(certificates.certificate_filename(certificate), pdf))
@@ -320,9 +317,7 @@ def _review_parts(
         "Time for a quick review from {course}: answer from memory, it takes a minute.",
         course=course.title,
     )
-    parts: list[OutboundPart] = list(
-        render_text_reply(escape_user_text(intro, capabilities.markup), capabilities)
-    )
+    parts: list[OutboundPart] = list(render_plain_text(intro, capabilities))
     for number, (card, lesson) in enumerate(shown, start=1):
         parts.append(
             review.render_card(lesson.in_language(language), card, capabilities, number=number, of=len(shown))
